@@ -1,0 +1,140 @@
+"""keyportal's REST API, v1: django-ninja, bearer keys, errors as {"error": {"code", "message"}}."""
+
+from __future__ import annotations
+
+import logging
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import DataError
+from django.http import Http404, HttpRequest, HttpResponse
+from ninja import NinjaAPI
+from ninja.errors import AuthenticationError, HttpError
+from ninja.errors import ValidationError as NinjaValidationError
+
+from apikeys.api.apps import AppNoAccess
+from apikeys.api.auth import KeyAuth, RateLimited
+from apikeys.reach import Denied
+from apikeys.verification import KeyRejected
+
+log = logging.getLogger(__name__)
+
+api = NinjaAPI(
+    title="keyportal API",
+    version="1",
+    description=(
+        "Authenticate with `Authorization: Bearer <key>`. Every endpoint names the catalogue "
+        "permission it needs; a key reaches only its organization, within its scopes."
+    ),
+    auth=KeyAuth(),
+    urls_namespace="api",
+    openapi_url="/openapi.json",
+    docs_url="/docs",
+)
+
+
+def error(request: HttpRequest, status: int, code: str, message: str, **extra) -> HttpResponse:
+    """Return the API's error body with `status`."""
+    return api.create_response(
+        request, {"error": {"code": code, "message": message, **extra}}, status=status
+    )
+
+
+@api.exception_handler(KeyRejected)
+def on_rejected(request, exc: KeyRejected):
+    response = error(request, 401, exc.code, exc.message)
+    response["WWW-Authenticate"] = 'Bearer error="invalid_token"'
+    return response
+
+
+@api.exception_handler(AuthenticationError)
+def on_unauthenticated(request, exc):
+    response = error(
+        request, 401, "invalid_key", "Send the API key as `Authorization: Bearer <key>`."
+    )
+    response["WWW-Authenticate"] = 'Bearer error="invalid_token"'
+    return response
+
+
+@api.exception_handler(RateLimited)
+def on_rate_limited(request, exc: RateLimited):
+    response = error(
+        request, 429, "rate_limited", f"Too many failed attempts; retry in {exc.retry_after} s."
+    )
+    response["Retry-After"] = str(exc.retry_after)
+    return response
+
+
+@api.exception_handler(Denied)
+def on_denied(request, exc: Denied):
+    return error(
+        request,
+        403,
+        "insufficient_scope",
+        f"The API key lacks the permission {exc.permission}.",
+        permission=exc.permission,
+    )
+
+
+@api.exception_handler(AppNoAccess)
+def on_app_no_access(request, exc):
+    return error(
+        request,
+        403,
+        "app_no_access",
+        "This app's sharing settings give API keys no access; an owner or admin can change them.",
+    )
+
+
+@api.exception_handler(Http404)
+def on_not_found(request, exc):
+    return error(request, 404, "not_found", "Not found, or outside this key's reach.")
+
+
+@api.exception_handler(NinjaValidationError)
+def on_invalid(request, exc: NinjaValidationError):
+    problems = []
+    for item in exc.errors:
+        where = ".".join(
+            str(part) for part in item.get("loc", ()) if part not in ("body", "payload")
+        )
+        problems.append(
+            f"{where}: {item.get('msg', 'invalid')}" if where else item.get("msg", "invalid")
+        )
+    return error(
+        request, 422, "invalid_request", "; ".join(problems) or "The request is not valid."
+    )
+
+
+@api.exception_handler(DjangoValidationError)
+def on_refused(request, exc: DjangoValidationError):
+    return error(request, 422, "invalid_request", " ".join(exc.messages))
+
+
+@api.exception_handler(DataError)
+def on_unstorable(request, exc):
+    # A last guard: input the database cannot store (out of range, bad bytes) is the client's
+    # error, never a 500. Validation in the schemas should catch it first.
+    log.warning("Unstorable API input on %s: %s", request.path, exc)
+    return error(request, 422, "invalid_request", "A value is out of range or cannot be stored.")
+
+
+@api.exception_handler(HttpError)
+def on_http_error(request, exc: HttpError):
+    codes = {
+        400: "bad_request",
+        403: "forbidden",
+        404: "not_found",
+        409: "conflict",
+        413: "too_large",
+    }
+    return error(request, exc.status_code, codes.get(exc.status_code, "error"), str(exc))
+
+
+from apikeys.api import apps, hierarchy, keys, organization  # noqa: E402  (routers need `api`)
+from apikeys.api import secrets as secrets_api  # noqa: E402
+
+api.add_router("/", keys.router)
+api.add_router("/", organization.router)
+api.add_router("/", hierarchy.router)
+api.add_router("/", apps.router)
+api.add_router("/", secrets_api.router)

@@ -1,0 +1,124 @@
+"""Apps through the API. Every call obeys the app's sharing: with "No access", a key gets 403
+whatever its permissions; keys can never change sharing themselves."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.http import HttpRequest
+from django.shortcuts import get_object_or_404
+from ninja import File, Router, Schema, Status
+from ninja.errors import HttpError
+from ninja.files import UploadedFile
+from pydantic import Field
+
+from apikeys.api.auth import api_actor
+from apikeys.api.schemas import Error, Strict
+from apikeys.reach import reachable, require
+from projects import services
+from projects.bundles import MAX_BUNDLE_BYTES
+from projects.models import ApiKeyAccess, App, Project
+
+router = Router(tags=["apps"])
+ERRORS = {401: Error, 403: Error, 404: Error, 413: Error, 422: Error}
+
+
+class AppNoAccess(Exception):
+    """The app's sharing settings give API keys no access."""
+
+
+class AppOut(Schema):
+    id: int
+    name: str
+    slug: str
+    project_id: int
+    api_key_access: str
+    created_at: datetime
+
+
+class AppCreate(Strict):
+    name: str = Field(min_length=1, max_length=100)
+    slug: str = Field(min_length=1, max_length=60, pattern=r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+    project_id: int
+
+
+class AppUpdate(Strict):
+    name: str = Field(min_length=1, max_length=100)
+
+
+class VersionOut(Schema):
+    version: int
+    size: int
+    sha256: str
+    files: int
+    published_by: str = Field(validation_alias="actor_label")
+    created_at: datetime
+
+
+def _app(request: HttpRequest, permission: str, app_id: int) -> App:
+    app = get_object_or_404(
+        reachable(request.auth, permission, App.objects.all(), "app"), pk=app_id
+    )
+    if app.api_key_access != ApiKeyAccess.CAN_EDIT:
+        raise AppNoAccess()
+    return app
+
+
+@router.get(
+    "/apps", response={200: list[AppOut], **ERRORS}, summary="List apps keys may touch (apps:read)"
+)
+def list_apps(request: HttpRequest):
+    apps = reachable(request.auth, "apps:read", App.objects.all(), "app")
+    return list(apps.filter(api_key_access=ApiKeyAccess.CAN_EDIT))
+
+
+@router.get("/apps/{app_id}", response={200: AppOut, **ERRORS}, summary="Read an app (apps:read)")
+def read_app(request: HttpRequest, app_id: int):
+    return _app(request, "apps:read", app_id)
+
+
+@router.post(
+    "/apps",
+    response={201: AppOut, **ERRORS},
+    summary="Create an app (apps:update); it starts with No access until an admin shares it",
+)
+def create_app(request: HttpRequest, payload: AppCreate):
+    require(request.auth, "apps:update")
+    projects = reachable(request.auth, "apps:update", Project.objects.all(), "project")
+    project = get_object_or_404(projects, pk=payload.project_id)
+    app = services.app_create(
+        actor=api_actor(request), project=project, name=payload.name, slug=payload.slug
+    )
+    return Status(201, app)
+
+
+@router.patch(
+    "/apps/{app_id}",
+    response={200: AppOut, **ERRORS},
+    summary="Update an app's settings (apps:update)",
+)
+def update_app(request: HttpRequest, app_id: int, payload: AppUpdate):
+    app = _app(request, "apps:update", app_id)
+    return services.app_update(actor=api_actor(request), app=app, name=payload.name)
+
+
+@router.get(
+    "/apps/{app_id}/versions",
+    response={200: list[VersionOut], **ERRORS},
+    summary="List versions (apps:read)",
+)
+def list_versions(request: HttpRequest, app_id: int):
+    return list(_app(request, "apps:read", app_id).versions.all())
+
+
+@router.post(
+    "/apps/{app_id}/versions",
+    response={201: VersionOut, **ERRORS},
+    summary="Publish a version: a .tar.gz bundle of at most 10 MB (apps:publish)",
+)
+def publish(request: HttpRequest, app_id: int, bundle: File[UploadedFile]):
+    app = _app(request, "apps:publish", app_id)
+    if bundle.size > MAX_BUNDLE_BYTES:
+        raise HttpError(413, "The bundle is larger than 10 MB.")
+    version = services.app_publish(actor=api_actor(request), app=app, data=bundle.read())
+    return Status(201, version)

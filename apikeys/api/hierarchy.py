@@ -1,0 +1,170 @@
+"""Teams, projects, targets and environments: list, create, read, update, delete.
+
+The four resources differ only in their model, parent and permission area, so one table drives
+them; each route still has its own operation id, schemas and permission in the OpenAPI document.
+"""
+
+# No `from __future__ import annotations` here: ninja reads each route's payload type from its
+# annotation, and these are closure variables that string annotations could not resolve.
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from django.db.models import Model
+from django.http import HttpRequest
+from django.shortcuts import get_object_or_404
+from ninja import Router, Schema, Status
+
+from accounts.models import Team
+from apikeys.api.auth import api_actor
+from apikeys.api.schemas import (
+    EnvironmentCreate,
+    EnvironmentOut,
+    Error,
+    Item,
+    Named,
+    ProjectCreate,
+    ProjectOut,
+    ProjectUpdate,
+    TargetCreate,
+    TargetOut,
+)
+from apikeys.reach import PATHS, reachable, require
+from projects import services
+from projects.models import Environment, Project, Target
+
+router = Router(tags=["projects"])
+ERRORS = {401: Error, 403: Error, 404: Error, 422: Error}
+
+
+@dataclass(frozen=True)
+class Resource:
+    area: str  # the permission area and the URL segment: "projects"
+    kind: str  # the reach kind: "project"
+    model: type[Model]
+    out: type[Schema]
+    create_in: type[Schema]
+    # (parent model, its reach kind, payload field naming it), or None for children of the org
+    parent: tuple[type[Model], str, str] | None
+    create: Callable
+
+
+RESOURCES = [
+    Resource(
+        "teams",
+        "team",
+        Team,
+        Item,
+        Named,
+        None,
+        lambda actor, org, parent, name: services.team_create(
+            actor=actor, organization=org, name=name
+        ),
+    ),
+    Resource(
+        "projects",
+        "project",
+        Project,
+        ProjectOut,
+        ProjectCreate,
+        (Team, "team", "team_id"),
+        lambda actor, org, parent, name: services.project_create(
+            actor=actor, team=parent, name=name
+        ),
+    ),
+    Resource(
+        "targets",
+        "target",
+        Target,
+        TargetOut,
+        TargetCreate,
+        (Project, "project", "project_id"),
+        lambda actor, org, parent, name: services.target_create(
+            actor=actor, project=parent, name=name
+        ),
+    ),
+    Resource(
+        "environments",
+        "environment",
+        Environment,
+        EnvironmentOut,
+        EnvironmentCreate,
+        (Target, "target", "target_id"),
+        lambda actor, org, parent, name: services.environment_create(
+            actor=actor, target=parent, name=name
+        ),
+    ),
+]
+
+
+def _register(res: Resource) -> None:
+    area, kind, model = res.area, res.kind, res.model
+
+    def objects(request: HttpRequest, action: str):
+        return reachable(request.auth, f"{area}:{action}", model.objects.all(), kind)
+
+    @router.get(
+        f"/{area}",
+        response={200: list[res.out], **ERRORS},
+        operation_id=f"{area}_list",
+        summary=f"List {area} ({area}:read)",
+    )
+    def list_(request: HttpRequest):
+        return list(objects(request, "read"))
+
+    @router.post(
+        f"/{area}",
+        response={201: res.out, **ERRORS},
+        operation_id=f"{area}_create",
+        summary=f"Create ({area}:create)",
+    )
+    def create(request: HttpRequest, payload: res.create_in):
+        verified = request.auth
+        require(verified, f"{area}:create")
+        parent = None
+        if res.parent is not None:
+            parent_model, parent_kind, field = res.parent
+            # Create permissions are organization-wide; another tenant's parent id is a 404.
+            parent = get_object_or_404(
+                parent_model.objects.filter(
+                    **{PATHS[parent_kind]["organization"]: verified.api_key.organization_id}
+                ),
+                pk=getattr(payload, field),
+            )
+        obj = res.create(api_actor(request), verified.api_key.organization, parent, payload.name)
+        return Status(201, obj)
+
+    @router.get(
+        f"/{area}/{{item_id}}",
+        response={200: res.out, **ERRORS},
+        operation_id=f"{area}_read",
+        summary=f"Read ({area}:read)",
+    )
+    def read(request: HttpRequest, item_id: int):
+        return get_object_or_404(objects(request, "read"), pk=item_id)
+
+    @router.patch(
+        f"/{area}/{{item_id}}",
+        response={200: res.out, **ERRORS},
+        operation_id=f"{area}_update",
+        summary=f"Rename ({area}:update)",
+    )
+    def update(request: HttpRequest, item_id: int, payload: ProjectUpdate):
+        obj = get_object_or_404(objects(request, "update"), pk=item_id)
+        if payload.name is not None:
+            services.hierarchy_rename(actor=api_actor(request), obj=obj, name=payload.name)
+        return obj
+
+    @router.delete(
+        f"/{area}/{{item_id}}",
+        response={204: None, **ERRORS},
+        operation_id=f"{area}_delete",
+        summary=f"Delete ({area}:delete)",
+    )
+    def delete(request: HttpRequest, item_id: int):
+        obj = get_object_or_404(objects(request, "delete"), pk=item_id)
+        services.hierarchy_delete(actor=api_actor(request), obj=obj)
+        return Status(204, None)
+
+
+for _resource in RESOURCES:
+    _register(_resource)

@@ -1,0 +1,109 @@
+"""Create an API key from the command line; print its token once, for bootstrapping automation."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, time, timedelta
+
+from django.core.exceptions import ValidationError
+from django.core.management.base import BaseCommand, CommandError
+from django.utils import timezone
+
+from accounts.access import Actor
+from accounts.models import Organization, Origin, ServiceAccount, User
+from apikeys.models import KeyKind
+from apikeys.permissions import PRESETS
+from apikeys.services import api_key_create
+from projects.models import Project
+
+OPERATOR = Actor(user=None, origin=Origin.CLI, label="operator (manage.py create_api_key)")
+
+
+class Command(BaseCommand):
+    help = (
+        "Create an API key and print its token on standard output, once. Everything else goes to "
+        "standard error, so `TOKEN=$(manage.py create_api_key ...)` captures only the token."
+    )
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument("--organization", required=True, help="organization slug")
+        owner = parser.add_mutually_exclusive_group()
+        owner.add_argument("--user", help="email of a member: a personal sk-user- key")
+        owner.add_argument("--service-account", help="identifier or name: an sk-svc- key")
+        owner.add_argument("--project", help="project name or id: an sk-project- key")
+        parser.add_argument("--name", default="", help="key name (generated when left out)")
+        perms = parser.add_mutually_exclusive_group(required=True)
+        perms.add_argument("--permissions", help="comma-separated permission ids")
+        perms.add_argument("--preset", choices=sorted(PRESETS), help="read-only or all")
+        expiry = parser.add_mutually_exclusive_group()
+        expiry.add_argument("--expires-in-days", type=int, help="lifetime in days")
+        expiry.add_argument("--expires-on", help="last day the key works, YYYY-MM-DD")
+
+    def handle(self, *args, **options) -> None:
+        organization = Organization.objects.filter(slug=options["organization"]).first()
+        if organization is None:
+            raise CommandError(f"No organization with the slug “{options['organization']}”.")
+        kind, owner = self._owner(organization, options)
+        if options["preset"]:
+            permissions = sorted(PRESETS[options["preset"]][1])
+        else:
+            permissions = [p.strip() for p in options["permissions"].split(",") if p.strip()]
+        try:
+            api_key, token = api_key_create(
+                actor=OPERATOR,
+                organization=organization,
+                kind=kind,
+                owner=owner,
+                name=options["name"],
+                permissions=permissions,
+                expires_at=self._expires_at(options),
+            )
+        except ValidationError as error:
+            raise CommandError(" ".join(error.messages)) from None
+        kind_label = api_key.get_kind_display().lower()
+        self.stderr.write(
+            f"Created {kind_label} key “{api_key.name}” ({api_key.preview}) in {organization}. "
+            "The token is printed once, on standard output; store it now."
+        )
+        self.stdout.write(token)
+
+    def _owner(self, organization: Organization, options: dict) -> tuple[str, object | None]:
+        if options["user"]:
+            user = User.objects.filter(
+                email__iexact=options["user"], memberships__organization=organization
+            ).first()
+            if user is None:
+                raise CommandError(f"{options['user']} is not a member of {organization.name}.")
+            return KeyKind.USER, user
+        if options["service_account"]:
+            value = options["service_account"]
+            account = (
+                ServiceAccount.objects.filter(organization=organization, identifier=value).first()
+                or ServiceAccount.objects.filter(
+                    organization=organization, name__iexact=value
+                ).first()
+            )
+            if account is None or not account.is_active:
+                raise CommandError(f"No active service account “{value}” in {organization.name}.")
+            return KeyKind.SERVICE_ACCOUNT, account
+        if options["project"]:
+            value = options["project"]
+            projects = Project.objects.filter(organization=organization)
+            project = (projects.filter(pk=value) if value.isdigit() else projects.none()).first()
+            project = project or projects.filter(name__iexact=value).first()
+            if project is None:
+                raise CommandError(f"No project “{value}” in {organization.name}.")
+            return KeyKind.PROJECT, project
+        return KeyKind.ORGANIZATION, None
+
+    def _expires_at(self, options: dict) -> datetime | None:
+        if options["expires_in_days"] is not None:
+            if options["expires_in_days"] < 1:
+                raise CommandError("--expires-in-days must be 1 or more.")
+            return timezone.now() + timedelta(days=options["expires_in_days"])
+        if options["expires_on"]:
+            try:
+                day = datetime.strptime(options["expires_on"], "%Y-%m-%d").date()
+            except ValueError:
+                raise CommandError("--expires-on must be a date like 2027-01-31.") from None
+            return datetime.combine(day, time.max, tzinfo=UTC)
+        return None

@@ -1,0 +1,170 @@
+"""API keys: stored as a SHA-256 digest and a preview, never as plaintext."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from accounts.models import NAME_MAX_LENGTH, Organization, Origin, ServiceAccount
+from projects.models import Project
+
+
+class KeyKind(models.TextChoices):
+    USER = "user", "Personal"
+    SERVICE_ACCOUNT = "svc", "Service account"
+    ORGANIZATION = "org", "Organization"
+    PROJECT = "project", "Project"
+
+
+class KeyStatus(models.TextChoices):
+    ACTIVE = "active", "Active"
+    DISABLED = "disabled", "Disabled"
+
+
+class ApiKey(models.Model):
+    """A key a program uses to act in one organization, within its permissions and scopes."""
+
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="api_keys"
+    )
+    kind = models.CharField(max_length=10, choices=KeyKind.choices)
+    # Exactly one owner column is set for personal, service-account and project keys; none for
+    # organization keys (their owner is the organization itself).
+    owner_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="api_keys",
+    )
+    owner_service_account = models.ForeignKey(
+        ServiceAccount, on_delete=models.CASCADE, null=True, blank=True, related_name="api_keys"
+    )
+    owner_project = models.ForeignKey(
+        Project, on_delete=models.CASCADE, null=True, blank=True, related_name="api_keys"
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    name = models.CharField(max_length=NAME_MAX_LENGTH)
+    digest = models.CharField(max_length=64, unique=True)
+    preview = models.CharField(max_length=24)
+    # After a rotation with a grace period, the previous secret keeps working until then.
+    previous_digest = models.CharField(max_length=64, unique=True, null=True, blank=True)
+    previous_valid_until = models.DateTimeField(null=True, blank=True)
+    permissions = models.JSONField(default=list)
+    # {permission id: [{"type": "project", "id": 3}, ...]}; a permission absent here is unscoped.
+    scopes = models.JSONField(default=dict, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    status = models.CharField(max_length=10, choices=KeyStatus.choices, default=KeyStatus.ACTIVE)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    revoked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    rotated_at = models.DateTimeField(null=True, blank=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    origin = models.CharField(max_length=10, choices=Origin.choices, default=Origin.WEB)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=(
+                    Q(
+                        kind="user",
+                        owner_user__isnull=False,
+                        owner_service_account__isnull=True,
+                        owner_project__isnull=True,
+                    )
+                    | Q(
+                        kind="svc",
+                        owner_user__isnull=True,
+                        owner_service_account__isnull=False,
+                        owner_project__isnull=True,
+                    )
+                    | Q(
+                        kind="org",
+                        owner_user__isnull=True,
+                        owner_service_account__isnull=True,
+                        owner_project__isnull=True,
+                    )
+                    | Q(
+                        kind="project",
+                        owner_user__isnull=True,
+                        owner_service_account__isnull=True,
+                        owner_project__isnull=False,
+                    )
+                ),
+                name="api_key_owner_matches_kind",
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["organization", "kind", "-created_at"], name="api_key_org_kind_created"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.preview})"
+
+    @property
+    def is_revoked(self) -> bool:
+        return self.revoked_at is not None
+
+    @property
+    def is_expired(self) -> bool:
+        return self.expires_at is not None and self.expires_at <= timezone.now()
+
+    @property
+    def state(self) -> str:
+        """Return the state a person reads: revoked, expired, disabled or active."""
+        if self.is_revoked:
+            return "revoked"
+        if self.is_expired:
+            return "expired"
+        return self.status
+
+    @property
+    def owner(self):
+        """Return the owner: a person, a service account, a project, or the organization."""
+        return (
+            self.owner_user or self.owner_service_account or self.owner_project or self.organization
+        )
+
+
+class KeyPolicy(models.Model):
+    """An organization's rule for one kind of key: whether it must expire, and how soon at most."""
+
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="key_policies"
+    )
+    kind = models.CharField(max_length=10, choices=KeyKind.choices)
+    require_expiry = models.BooleanField(default=False)
+    max_lifetime_days = models.PositiveIntegerField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["organization", "kind"], name="key_policy_unique_kind"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.organization} {self.kind} policy"
+
+
+class KeyUsage(models.Model):
+    """Requests one key made on one day (UTC), written in batches by apikeys.usage."""
+
+    api_key = models.ForeignKey(ApiKey, on_delete=models.CASCADE, related_name="usage")
+    day = models.DateField()
+    count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["api_key", "day"], name="key_usage_unique_day"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.api_key_id} {self.day}: {self.count}"

@@ -1,0 +1,114 @@
+"""Where keys live in the console: personal, organization, project and service-account lists."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.core.paginator import Paginator
+from django.db.models import QuerySet
+from django.http import Http404, HttpRequest
+from django.shortcuts import get_object_or_404
+from django.urls import reverse
+
+from accounts.access import has_role
+from accounts.models import Role
+from accounts.selectors import service_account_list
+from apikeys.models import ApiKey, KeyKind
+from apikeys.policy import exceeds_policy, policies_for
+from apikeys.selectors import api_key_live_list
+from projects.models import Project
+from projects.selectors import project_list
+
+PAGE_SIZE = 50
+
+
+@dataclass(frozen=True)
+class Place:
+    """One owner's keys: what kind they are, whose, and the page that lists them."""
+
+    kind: str
+    owner: object
+    page_url: str
+    create_url: str
+    empty_message: str
+    project: Project | None = None
+
+    @property
+    def whole_label(self) -> str:
+        return "Whole project" if self.project else "Whole organization"
+
+
+def key_place(request: HttpRequest, kind: str, owner_pk: int | None = None) -> Place:
+    """Return the place for `kind` (and owner id), or 404/403 as the viewer's role says."""
+    org = request.organization.slug
+    admin = has_role(request.membership, Role.ADMIN)
+    if kind == KeyKind.USER and owner_pk is None:
+        return Place(
+            kind,
+            request.user,
+            reverse("personal_keys", kwargs={"org": org}),
+            reverse("api_key_create", kwargs={"org": org, "kind": kind}),
+            "You have no personal API key in this organization yet.",
+        )
+    if kind not in (KeyKind.ORGANIZATION, KeyKind.PROJECT, KeyKind.SERVICE_ACCOUNT):
+        raise Http404("No such kind of key.")
+    if not admin:
+        # Members may not see these keys at all (DESIGN.md: objects outside reach are 404).
+        raise Http404("No such page.")
+    if kind == KeyKind.ORGANIZATION:
+        if owner_pk is not None:
+            raise Http404("No such page.")
+        return Place(
+            kind,
+            request.organization,
+            reverse("organization_keys", kwargs={"org": org}),
+            reverse("api_key_create", kwargs={"org": org, "kind": kind}),
+            "No organization API key has been created yet.",
+        )
+    create_url = reverse("api_key_create_for", kwargs={"org": org, "kind": kind, "owner": owner_pk})
+    if kind == KeyKind.PROJECT:
+        project = get_object_or_404(project_list(organization=request.organization), pk=owner_pk)
+        return Place(
+            kind,
+            project,
+            reverse("project_detail", kwargs={"org": org, "pk": project.pk}),
+            create_url,
+            "No API key has been created on this project.",
+            project=project,
+        )
+    account = get_object_or_404(
+        service_account_list(organization=request.organization), pk=owner_pk
+    )
+    return Place(
+        kind,
+        account,
+        reverse("service_account_detail", kwargs={"org": org, "pk": account.pk}),
+        create_url,
+        "This service account has no API key yet.",
+    )
+
+
+def place_keys(request: HttpRequest, place: Place) -> QuerySet[ApiKey]:
+    """Return the live keys of a place, as far as the viewer may see them."""
+    keys = api_key_live_list(viewer=request.membership).filter(kind=place.kind)
+    match place.kind:
+        case KeyKind.USER:
+            return keys.filter(owner_user=place.owner)
+        case KeyKind.PROJECT:
+            return keys.filter(owner_project=place.owner)
+        case KeyKind.SERVICE_ACCOUNT:
+            return keys.filter(owner_service_account=place.owner)
+    return keys
+
+
+def key_table_context(request: HttpRequest, place: Place) -> dict:
+    """Return what `apikeys/_key_table.html` needs: the keys flagged against policy."""
+    policies = policies_for(organization=request.organization)
+    page = Paginator(place_keys(request, place), PAGE_SIZE).get_page(request.GET.get("page"))
+    for key in page.object_list:
+        key.exceeds_policy = exceeds_policy(key, policies[key.kind])
+    return {
+        "keys": page.object_list,
+        "page": page,
+        "place": place,
+    }

@@ -1,0 +1,73 @@
+"""Key tokens: generation, format check, digest and preview. Plain functions, no database.
+
+A token is a prefix naming its kind, 32 base62 characters from `secrets` (about 190 bits) and
+6 base62 characters of CRC32 over everything before them, e.g. `sk-project-<32><6>`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+import string
+import zlib
+
+BASE62 = string.digits + string.ascii_uppercase + string.ascii_lowercase
+SECRET_LENGTH = 32
+CHECKSUM_LENGTH = 6
+PREFIXES = {
+    "user": "sk-user-",
+    "svc": "sk-svc-",
+    "org": "sk-org-",
+    "project": "sk-project-",
+}
+_TOKEN_RE = re.compile(
+    r"^(?P<prefix>sk-(?:user|svc|org|project)-)"
+    rf"(?P<secret>[0-9A-Za-z]{{{SECRET_LENGTH}}})(?P<checksum>[0-9A-Za-z]{{{CHECKSUM_LENGTH}}})$"
+)
+KIND_BY_PREFIX = {prefix: kind for kind, prefix in PREFIXES.items()}
+
+
+def _base62(number: int, width: int) -> str:
+    digits = []
+    for _ in range(width):
+        number, remainder = divmod(number, 62)
+        digits.append(BASE62[remainder])
+    return "".join(reversed(digits))
+
+
+def checksum(body: str) -> str:
+    """Return the 6-character base62 CRC32 of `body` (62**6 > 2**32, so it is exact)."""
+    return _base62(zlib.crc32(body.encode("ascii")), CHECKSUM_LENGTH)
+
+
+def generate_token(kind: str) -> str:
+    """Return a new token of `kind` ("user", "svc", "org" or "project")."""
+    body = PREFIXES[kind] + "".join(secrets.choice(BASE62) for _ in range(SECRET_LENGTH))
+    return body + checksum(body)
+
+
+def has_token_format(token: str) -> bool:
+    """Return True when `token` has a known prefix, the right length and a valid checksum."""
+    match = _TOKEN_RE.match(token)
+    if match is None:
+        return False
+    body = token[:-CHECKSUM_LENGTH]
+    return secrets.compare_digest(checksum(body), match["checksum"])
+
+
+def token_kind(token: str) -> str | None:
+    """Return the kind a well-formed token's prefix names, or None."""
+    match = _TOKEN_RE.match(token)
+    return KIND_BY_PREFIX[match["prefix"]] if match else None
+
+
+def token_digest(token: str) -> str:
+    """Return the SHA-256 hex digest stored for a token (a 190-bit secret needs no slow hash)."""
+    return hashlib.sha256(token.encode("ascii")).hexdigest()
+
+
+def token_preview(token: str) -> str:
+    """Return the displayable preview: the prefix, an ellipsis and the last 4 characters."""
+    prefix = _TOKEN_RE.match(token)["prefix"]
+    return f"{prefix}...{token[-4:]}"

@@ -1,0 +1,27 @@
+"""Console pages listing API keys: personal keys and organization keys."""
+
+from __future__ import annotations
+
+from django.http import HttpRequest, HttpResponse
+
+from accounts.access import org_view
+from accounts.models import Role
+from apikeys.models import KeyKind
+from apikeys.places import key_place, key_table_context
+from keyportal.rendering import render_page
+
+
+@org_view(role=Role.ADMIN, hidden=True)
+def organization_keys(request: HttpRequest) -> HttpResponse:
+    """List the organization's `sk-org-` keys (owners and admins)."""
+    context = key_table_context(request, key_place(request, KeyKind.ORGANIZATION))
+    context["title"] = "Organization API keys"
+    return render_page(request, "apikeys/key_list.html", context, partial="key-table")
+
+
+@org_view
+def personal_keys(request: HttpRequest) -> HttpResponse:
+    """List the viewer's personal `sk-user-` keys."""
+    context = key_table_context(request, key_place(request, KeyKind.USER))
+    context["title"] = "Personal API keys"
+    return render_page(request, "apikeys/key_list.html", context, partial="key-table")

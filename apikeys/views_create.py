@@ -1,0 +1,103 @@
+"""Creating and rotating keys: the form in a dialog, then the plaintext shown exactly once."""
+
+from __future__ import annotations
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404
+from django.urls import reverse
+from django.views.decorators.http import require_http_methods
+
+from accounts.access import actor_from_request, org_view
+from apikeys.forms import ApiKeyForm, RotateForm
+from apikeys.models import ApiKey, KeyKind
+from apikeys.places import Place, key_place
+from apikeys.policy import policy_for
+from apikeys.scopes import scope_choices
+from apikeys.selectors import api_key_can_manage, api_key_list
+from apikeys.services import api_key_create, api_key_rotate, permission_ceiling
+from keyportal.forms import add_service_errors
+from keyportal.rendering import render_page
+
+
+def key_form(
+    request: HttpRequest, place: Place, *, data=None, initial=None, editing=False
+) -> ApiKeyForm:
+    """Return the key form for a place, offering what the viewer holds and the policy allows."""
+    org = request.organization
+    return ApiKeyForm(
+        data,
+        initial=initial,
+        ceiling=permission_ceiling(actor=actor_from_request(request), organization=org),
+        scope_choices=scope_choices(org, place.project),
+        whole_label=place.whole_label,
+        project_key=place.kind == KeyKind.PROJECT,
+        policy=policy_for(organization=org, kind=place.kind),
+        editing=editing,
+    )
+
+
+def reveal(
+    request: HttpRequest, api_key: ApiKey, token: str, *, back: str, rotated: bool
+) -> HttpResponse:
+    """Render the one response that carries a key's plaintext; nothing may store it."""
+    context = {"api_key": api_key, "token": token, "back": back, "rotated": rotated}
+    response = render_page(
+        request, "apikeys/key_reveal.html", context, partial="key-reveal", status=201
+    )
+    response["Cache-Control"] = "no-store"
+    response["Pragma"] = "no-cache"
+    return response
+
+
+@org_view
+@require_http_methods(["GET", "POST"])
+def api_key_create_view(request: HttpRequest, kind: str, owner: int | None = None) -> HttpResponse:
+    """Show the create form (in the dialog, or as a page), then reveal the new key once."""
+    place = key_place(request, kind, owner)
+    form = key_form(request, place, data=request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        if kind == KeyKind.SERVICE_ACCOUNT and not place.owner.is_active:
+            form.add_error(
+                None, "This service account is deactivated; reactivate it to create keys."
+            )
+        else:
+            try:
+                api_key, token = api_key_create(
+                    actor=actor_from_request(request),
+                    organization=request.organization,
+                    kind=kind,
+                    owner=place.owner,
+                    name=form.cleaned_data["name"],
+                    permissions=form.cleaned_data["permissions"],
+                    scopes=form.cleaned_data["scopes"],
+                    expires_at=form.cleaned_data.get("expires_at"),
+                )
+            except ValidationError as error:
+                add_service_errors(form, error)
+            else:
+                return reveal(request, api_key, token, back=place.page_url, rotated=False)
+    context = {"form": form, "place": place, "action": request.path}
+    return render_page(request, "apikeys/key_form.html", context, partial="key-form")
+
+
+@org_view
+@require_http_methods(["GET", "POST"])
+def api_key_rotate_view(request: HttpRequest, pk: int) -> HttpResponse:
+    """Choose when the old secret stops, then reveal the new one once."""
+    api_key = get_object_or_404(api_key_list(viewer=request.membership), pk=pk)
+    if not api_key_can_manage(viewer=request.membership, api_key=api_key):
+        raise PermissionDenied("You may see this key but not rotate it.")
+    form = RotateForm(request.POST or None)
+    back = reverse("api_key_detail", kwargs={"org": request.organization.slug, "pk": api_key.pk})
+    if request.method == "POST" and form.is_valid():
+        try:
+            api_key, token = api_key_rotate(
+                actor=actor_from_request(request), api_key=api_key, grace=form.cleaned_data["grace"]
+            )
+        except ValidationError as error:
+            add_service_errors(form, error)
+        else:
+            return reveal(request, api_key, token, back=back, rotated=True)
+    context = {"form": form, "api_key": api_key, "back": back}
+    return render_page(request, "apikeys/key_rotate.html", context, partial="key-rotate")

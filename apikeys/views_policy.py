@@ -1,0 +1,60 @@
+"""The organization's key policy (owners): expiry rules per kind of key."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect
+from django.views.decorators.http import require_http_methods
+
+from accounts.access import actor_from_request, org_view
+from accounts.models import Role
+from apikeys.forms import PolicyForm
+from apikeys.models import KeyKind
+from apikeys.policy import policies_for
+from apikeys.services import key_policy_update
+from keyportal.forms import add_service_errors
+from keyportal.rendering import render_page
+
+
+@org_view(role=Role.OWNER, hidden=True)
+@require_http_methods(["GET", "POST"])
+def key_policy(request: HttpRequest) -> HttpResponse:
+    """Show and change, per kind of key, whether keys must expire and how soon at most."""
+    policies = policies_for(organization=request.organization)
+    forms = {
+        kind: PolicyForm(
+            request.POST or None,
+            prefix=kind,
+            initial={
+                "require_expiry": policies[kind].require_expiry,
+                "max_lifetime_days": policies[kind].max_lifetime_days,
+            },
+        )
+        for kind in KeyKind.values
+    }
+    if request.method == "POST" and all(form.is_valid() for form in forms.values()):
+        try:
+            with transaction.atomic():
+                for kind, form in forms.items():
+                    if form.has_changed():
+                        key_policy_update(
+                            actor=actor_from_request(request),
+                            organization=request.organization,
+                            kind=kind,
+                            **form.cleaned_data,
+                        )
+        except ValidationError as error:
+            add_service_errors(next(iter(forms.values())), error)
+        else:
+            messages.success(
+                request, "The key policy has been saved. Existing keys are flagged, not changed."
+            )
+            return redirect("key_policy", org=request.organization.slug)
+    rows = [(KeyKind(kind).label, forms[kind]) for kind in KeyKind.values]
+    status = 422 if any(form.errors for form in forms.values()) else 200
+    return render_page(
+        request, "apikeys/policy.html", {"rows": rows}, partial="policy-form", status=status
+    )

@@ -1,0 +1,30 @@
+"""Render a console page, or only its fragment for an htmx request."""
+
+from __future__ import annotations
+
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+
+
+def render_page(
+    request: HttpRequest,
+    template: str,
+    context: dict,
+    *,
+    partial: str,
+    status: int | None = None,
+    targets: tuple[str, ...] = (),
+) -> HttpResponse:
+    """Render `template`, or its `partial` alone when htmx (not boosted) asked for it.
+
+    An htmx request whose target is one of `targets` (other partials of the page, such as a
+    key table refreshed after a dialog closes) gets that partial instead. Pages with form
+    errors answer 422, which the htmx configuration in base.html swaps in.
+    """
+    if request.htmx and not request.htmx.boosted:
+        if request.htmx.target in targets:
+            partial = request.htmx.target
+        template = f"{template}#{partial}"
+    if status is None:
+        status = 422 if any(getattr(f, "errors", None) for f in context.values()) else 200
+    return render(request, template, context, status=status)

@@ -1,0 +1,248 @@
+"""API keys in real Chromium: create in the dialog, reveal once, manage, rotate and delete."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+from playwright.sync_api import Error as PlaywrightError
+from playwright.sync_api import expect
+
+from accounts.access import Actor
+from apikeys.models import ApiKey, KeyKind
+from apikeys.permissions import READ_ONLY, ordered
+from apikeys.services import api_key_create
+from tests.e2e.conftest import save_screenshot
+from tests.factories import PASSWORD
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+USER_TOKEN = re.compile(r"^sk-user-[0-9A-Za-z]{38}$")
+# A 422 is the expected answer to bad input; Chromium logs it as a failed resource.
+EXPECTED_ERROR = re.compile(r"^Failed to load resource: .*\b422\b")
+
+
+def log_in(page, user) -> None:
+    page.goto("/login/")
+    page.get_by_label("Email").fill(user.email)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    expect(page.get_by_role("heading", name="Projects")).to_be_visible()
+
+
+def open_personal_keys(page) -> None:
+    page.locator(".sidebar").get_by_role("link", name="Personal API keys").click()
+    expect(page.get_by_role("heading", name="Personal API keys", exact=True)).to_be_visible()
+
+
+def open_create_dialog(page):
+    page.locator(".page-header").get_by_role("link", name="Create an API key").click()
+    dialog = page.locator("#key-dialog")
+    expect(dialog).to_be_visible()
+    expect(dialog.get_by_role("heading", name="Create an API key")).to_be_visible()
+    return dialog
+
+
+def assert_no_unexpected_console_errors(page) -> None:
+    unexpected = [e for e in page.console_errors if not EXPECTED_ERROR.search(e)]
+    assert unexpected == []
+
+
+def owner_key(org, name: str = "deploy bot") -> ApiKey:
+    api_key, _token = api_key_create(
+        actor=Actor(user=org.owner),
+        organization=org.organization,
+        kind=KeyKind.USER,
+        owner=org.owner,
+        name=name,
+        permissions=ordered(READ_ONLY),
+        expires_at=timezone.now() + timedelta(days=20),
+    )
+    return api_key
+
+
+def test_member_creates_personal_key_and_sees_it_once(page, tmp_path, org):
+    """A member creates a read-only personal key in the dialog; the token is shown once only."""
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"])
+    log_in(page, org.member)
+    open_personal_keys(page)
+    dialog = open_create_dialog(page)
+
+    dialog.get_by_label("Name", exact=True).fill("laptop cli")
+    dialog.get_by_role("radio", name="Read-only", exact=True).check()
+    # The preset ticks its permissions in the form before anything is sent.
+    expect(dialog.locator("input[name=permissions][value='projects:read']")).to_be_checked()
+    dialog.get_by_label("Expiration").select_option(label="30 days")
+    save_screenshot(page, tmp_path, "api-key-create-form")
+    dialog.get_by_role("button", name="Create API key").click()
+
+    expect(dialog).to_contain_text("Important: copy this key now, it will not be shown again.")
+    token = dialog.locator("#new-key").inner_text().strip()
+    assert USER_TOKEN.match(token), token
+    expect(dialog.locator("#new-key-export")).to_have_text(f"export KEYPORTAL_API_KEY={token}")
+
+    api_key = ApiKey.objects.get(name="laptop cli")
+    assert api_key.owner_user == org.member
+    assert set(api_key.permissions) == READ_ONLY
+    assert api_key.expires_at is not None
+    assert timedelta(days=29) < api_key.expires_at - timezone.now() <= timedelta(days=30)
+    assert api_key.preview == f"sk-user-...{token[-4:]}"
+
+    copy = dialog.locator("[data-copy-target=new-key]")
+    copy.click()
+    expect(copy).to_have_text("Copied")
+    try:
+        clipboard = page.evaluate("navigator.clipboard.readText()")
+    except PlaywrightError:  # headless Chromium without a clipboard: the label is the proof
+        clipboard = None
+    if clipboard is not None:
+        assert clipboard == token
+    save_screenshot(page, tmp_path, "api-key-reveal", docs=True)
+
+    dialog.get_by_role("button", name="Done").click()
+    expect(dialog).to_be_hidden()
+    table = page.locator("#key-table")
+    expect(table.get_by_text("laptop cli", exact=True)).to_be_visible()
+    expect(table).to_contain_text(f"sk-user-...{token[-4:]}")
+    assert token not in page.content()
+
+    page.reload()
+    expect(page.locator("#key-table")).to_contain_text("laptop cli")
+    assert token not in page.content()
+    page.go_back()
+    page.wait_for_load_state()
+    assert token not in page.content()
+    page.go_forward()
+    expect(page.locator("#key-table")).to_contain_text("laptop cli")
+    assert token not in page.content()
+    save_screenshot(page, tmp_path, "api-keys-list", docs=True)
+    assert_no_unexpected_console_errors(page)
+
+
+def test_owner_disables_enables_rotates_and_deletes_key(page, tmp_path, org):
+    """An owner disables, re-enables, rotates (24 h grace) and finally deletes a key."""
+    api_key = owner_key(org)
+    old_preview = api_key.preview
+    log_in(page, org.owner)
+    open_personal_keys(page)
+    page.get_by_role("link", name="Detail of deploy bot").click()
+    header = page.locator(".page-header")
+    expect(page.get_by_role("heading", name="deploy bot")).to_be_visible()
+    expect(header.locator(".badge")).to_have_text("Active")
+
+    edit = page.locator("#key-edit")
+    edit.get_by_role("radio", name="Disabled").check()
+    edit.get_by_role("button", name="Save").click()
+    expect(page.locator(".toast")).to_contain_text("The API key has been updated.")
+    expect(header.locator(".badge")).to_have_text("Disabled")
+    api_key.refresh_from_db()
+    assert api_key.status == "disabled"
+
+    edit.get_by_role("radio", name="Active").check()
+    edit.get_by_role("button", name="Save").click()
+    expect(header.locator(".badge")).to_have_text("Active")
+    api_key.refresh_from_db()
+    assert api_key.status == "active"
+
+    header.get_by_role("link", name="Rotate…").click()
+    dialog = page.locator("#key-dialog")
+    expect(dialog).to_be_visible()
+    dialog.get_by_role("radio", name="In 24 hours").check()
+    dialog.get_by_role("button", name="Rotate key").click()
+    expect(dialog).to_contain_text("Important: copy this key now, it will not be shown again.")
+    expect(dialog).to_contain_text("The old secret keeps working until")
+    token = dialog.locator("#new-key").inner_text().strip()
+    assert USER_TOKEN.match(token), token
+    api_key.refresh_from_db()
+    assert api_key.preview == f"sk-user-...{token[-4:]}"
+    assert api_key.preview != old_preview
+    assert api_key.previous_valid_until is not None
+
+    with page.expect_navigation():
+        dialog.get_by_role("button", name="Done").click()
+    expect(dialog).to_be_hidden()
+    facts = page.locator("dl.facts")
+    expect(facts).to_contain_text("Rotated")
+    expect(facts).to_contain_text("the old secret works until")
+    expect(header).to_contain_text(api_key.preview)
+    expect(page.get_by_role("cell", name=re.compile(r"api_key\.rotated"))).to_be_visible()
+    expect(page.get_by_role("cell", name=re.compile(r"grace: 24h"))).to_be_visible()
+    assert token not in page.content()
+    save_screenshot(page, tmp_path, "api-key-detail", docs=True)
+
+    page.get_by_role("link", name="Delete API key…").click()
+    expect(page.get_by_role("heading", name="Delete API key “deploy bot”?")).to_be_visible()
+    page.get_by_role("button", name="Delete API key").click()
+    expect(page.get_by_role("heading", name="Personal API keys", exact=True)).to_be_visible()
+    expect(page.locator(".toast")).to_contain_text("The API key “deploy bot” has been revoked.")
+    expect(page.locator("#key-table")).not_to_contain_text("deploy bot")
+    api_key.refresh_from_db()
+    assert api_key.revoked_at is not None
+    assert_no_unexpected_console_errors(page)
+
+
+def test_duplicate_name_error_stays_in_dialog(page, tmp_path, org):
+    """A taken name keeps the dialog open with the message next to Name and the name kept."""
+    log_in(page, org.member)
+    open_personal_keys(page)
+    dialog = open_create_dialog(page)
+    dialog.get_by_label("Name", exact=True).fill("dup")
+    dialog.get_by_role("radio", name="Read-only", exact=True).check()
+    dialog.get_by_role("button", name="Create API key").click()
+    expect(dialog.locator("#new-key")).to_have_text(USER_TOKEN)
+    dialog.get_by_role("button", name="Done").click()
+    expect(dialog).to_be_hidden()
+    expect(page.locator("#key-table").get_by_text("dup", exact=True)).to_be_visible()
+
+    dialog = open_create_dialog(page)
+    name = dialog.get_by_label("Name", exact=True)
+    name.fill("dup")
+    dialog.get_by_role("radio", name="Read-only", exact=True).check()
+    dialog.get_by_role("button", name="Create API key").click()
+
+    error = dialog.locator("#id_name_error")
+    expect(error).to_have_text("A live key of this owner is already named “dup”.")
+    expect(dialog).to_be_visible()
+    expect(name).to_have_value("dup")
+    # The message sits with the Name field, not at the top of the form or elsewhere.
+    field = dialog.locator(".field", has=page.locator("#id_name"))
+    expect(field.locator(".error")).to_have_text(error.inner_text())
+    expect(dialog.locator("#new-key")).to_have_count(0)
+    assert ApiKey.objects.filter(name="dup").count() == 1
+    save_screenshot(page, tmp_path, "api-key-duplicate-name")
+    assert_no_unexpected_console_errors(page)
+
+
+def test_create_dialog_is_usable_at_390px(page, tmp_path, org):
+    """At 390 px the create dialog fits the width and its submit button can be clicked."""
+    page.set_viewport_size({"width": 390, "height": 844})
+    log_in(page, org.member)
+    page.goto(f"/o/{org.organization.slug}/settings/api-keys/")
+    dialog = open_create_dialog(page)
+    save_screenshot(page, tmp_path, "api-key-dialog-390px-top")
+
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    box = dialog.bounding_box()
+    assert box is not None
+    assert box["x"] >= 0
+    assert box["x"] + box["width"] <= 390
+    dialog.get_by_label("Name", exact=True).fill("phone")
+    dialog.get_by_role("radio", name="Read-only", exact=True).check()
+    submit = dialog.get_by_role("button", name="Create API key")
+    submit.scroll_into_view_if_needed()
+    submit_box = submit.bounding_box()
+    assert submit_box is not None
+    assert submit_box["x"] >= 0
+    assert submit_box["x"] + submit_box["width"] <= 390
+    save_screenshot(page, tmp_path, "api-key-dialog-390px")
+    submit.click()
+
+    expect(dialog.locator("#new-key")).to_have_text(USER_TOKEN)
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    done = dialog.get_by_role("button", name="Done")
+    done.click()
+    expect(dialog).to_be_hidden()
+    expect(page.locator("#key-table").get_by_text("phone", exact=True)).to_be_visible()
+    assert_no_unexpected_console_errors(page)

@@ -1,0 +1,251 @@
+"""A real gunicorn with two sync workers, over a database of its own, for the integration tests.
+
+The server is a separate process, so pytest-django's test database and its transactions are of
+no use to it. The `server` fixture makes a scratch database instead (a file-backed SQLite one in
+a temporary folder, or a fresh PostgreSQL database next to the one DATABASE_URL names), migrates
+it, loads the demo organizations, and starts gunicorn on 127.0.0.1 and a free port. Keys are made
+with `manage.py create_api_key`, as an operator would. Everything is stopped and removed at the
+end of the module, whatever happens; every step has a time limit.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+
+from tests.integration.probe_wsgi import WORKER_HEADER
+
+ROOT = Path(__file__).resolve().parents[2]
+HOST = "127.0.0.1"
+WORKERS = 2
+
+
+def pytest_configure(config) -> None:
+    config.addinivalue_line(
+        "markers", "integration: runs against a real gunicorn in processes of its own"
+    )
+
+
+def on_postgres() -> bool:
+    return os.environ.get("DATABASE_URL", "").startswith(("postgres://", "postgresql://"))
+
+
+@contextlib.contextmanager
+def scratch_database(folder: Path) -> Iterator[str]:
+    """Yield the DATABASE_URL of a database made for the server alone; remove it afterwards."""
+    if not on_postgres():
+        yield f"sqlite:///{folder / 'server.sqlite3'}"  # removed with the temporary folder
+        return
+    import psycopg
+
+    given = urlsplit(os.environ["DATABASE_URL"])
+    name = f"keyportal_it_{os.getpid()}_{secrets.token_hex(3)}"
+    admin = {
+        "host": given.hostname or HOST,
+        "port": given.port or 5432,
+        "user": given.username or "postgres",
+        "password": given.password or None,
+        "dbname": "postgres",
+        "connect_timeout": 5,
+        "autocommit": True,
+    }
+    with psycopg.connect(**admin) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield given._replace(path=f"/{name}").geturl()
+    finally:
+        with psycopg.connect(**admin) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((HOST, 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class Answer:
+    status: int
+    headers: dict[str, str]
+    body: dict
+
+    @property
+    def worker(self) -> str:
+        return self.headers[WORKER_HEADER]
+
+    @property
+    def code(self) -> str | None:
+        return (self.body.get("error") or {}).get("code")
+
+
+@dataclass
+class Server:
+    """The running gunicorn, and the environment its `manage.py` commands share."""
+
+    port: int
+    env: dict[str, str]
+    log: Path
+    process: subprocess.Popen | None = None
+    workers: int = WORKERS
+    tokens: dict[str, str] = field(default_factory=dict)
+
+    def request(self, method: str, path: str, token: str | None = None, body=None) -> Answer:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        data = None
+        if body is not None:
+            data = json.dumps(body).encode()
+            headers["Content-Type"] = "application/json"
+        conn = http.client.HTTPConnection(HOST, self.port, timeout=10)
+        try:
+            conn.request(method, path, body=data, headers=headers)
+            response = conn.getresponse()
+            raw = response.read()
+            return Answer(
+                response.status,
+                dict(response.getheaders()),
+                json.loads(raw) if raw.startswith(b"{") else {},
+            )
+        finally:
+            conn.close()
+
+    def manage(self, *args: str, timeout: float = 60) -> str:
+        done = subprocess.run(  # noqa: S603 (this interpreter, this project's manage.py)
+            [sys.executable, "manage.py", *args],
+            cwd=ROOT,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+        assert done.returncode == 0, f"manage.py {args[0]} failed:\n{done.stderr[-2000:]}"
+        return done.stdout
+
+    def create_keys(self, permissions: dict[str, str], timeout: float = 60) -> dict[str, str]:
+        """Make one organization key per name with `manage.py create_api_key`, side by side;
+        return the tokens they printed."""
+        running = {
+            name: subprocess.Popen(  # noqa: S603 (this interpreter, this project's manage.py)
+                [
+                    sys.executable,
+                    "manage.py",
+                    "create_api_key",
+                    "--organization",
+                    "acme",
+                    "--name",
+                    name,
+                    "--permissions",
+                    perms,
+                ],
+                cwd=ROOT,
+                env=self.env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for name, perms in permissions.items()
+        }
+        tokens = {}
+        for name, process in running.items():
+            out, err = process.communicate(timeout=timeout)
+            assert process.returncode == 0, f"create_api_key {name} failed:\n{err[-2000:]}"
+            tokens[name] = out.strip()
+            assert tokens[name].startswith("sk-org-"), out
+        return tokens
+
+
+def _stop(process: subprocess.Popen) -> None:
+    if process.poll() is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=5)
+
+
+def _wait_until_up(server: Server, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.process.poll() is not None:
+            pytest.fail(f"gunicorn exited early:\n{server.log.read_text(errors='replace')}")
+        with contextlib.suppress(OSError):
+            if server.request("GET", "/api/v1/health").status == 200:
+                return
+        time.sleep(0.1)
+    pytest.fail(f"gunicorn did not answer within {timeout:.0f} s")
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory) -> Iterator[Server]:
+    """Start gunicorn (2 sync workers) over a scratch database with the demo organizations."""
+    folder = tmp_path_factory.mktemp("gunicorn")
+    with scratch_database(folder) as database_url:
+        env = dict(os.environ)
+        for name in ("GUNICORN_CMD_ARGS", "REDIS_URL", "KEYPORTAL_USAGE_FLUSH_SECONDS"):
+            env.pop(name, None)
+        env.update(
+            DJANGO_SETTINGS_MODULE="keyportal.settings",
+            DATABASE_URL=database_url,
+            DEBUG="false",
+            KEYPORTAL_MEDIA_ROOT=str(folder / "media"),
+            # Each refusal counts as a failed attempt from 127.0.0.1; a high limit keeps the
+            # answers 401 with their code rather than 429 (the limiter is tested elsewhere).
+            KEYPORTAL_API_AUTH_FAILURES_PER_MINUTE="100000",
+            PYTHONUNBUFFERED="1",
+        )
+        server = Server(port=free_port(), env=env, log=folder / "gunicorn.log")
+        server.manage("migrate", "--noinput", "--verbosity", "0", timeout=120)
+        server.manage("seed_demo", timeout=60)
+        config = folder / "gunicorn.conf.py"
+        config.write_text("")  # so no other gunicorn.conf.py is read
+        server.process = subprocess.Popen(  # noqa: S603 (this interpreter's gunicorn)
+            [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "tests.integration.probe_wsgi:application",
+                "--config",
+                str(config),
+                "--workers",
+                str(WORKERS),
+                "--worker-class",
+                "sync",
+                "--bind",
+                f"{HOST}:{server.port}",
+                "--error-logfile",
+                str(server.log),
+                "--log-level",
+                "warning",
+                "--graceful-timeout",
+                "5",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        try:
+            _wait_until_up(server)
+            yield server
+        finally:
+            _stop(server.process)

@@ -1,0 +1,96 @@
+"""verify_token's lookup, compiled once per process, gives what evaluating the ORM query gives.
+
+apikeys.verification._lookup runs the SQL of `_lookup_query(digest)` without building and
+compiling that query on every request. On the real database (SQLite, or PostgreSQL with
+DATABASE_URL), for every kind of key, it must return the same row, the same field values (after
+the database's converters), the same owner role, and the same related objects already loaded,
+in exactly one query.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from accounts.access import Actor
+from accounts.models import Membership
+from apikeys.models import ApiKey, KeyKind
+from apikeys.services import api_key_create, api_key_rotate
+from apikeys.tokens import token_digest
+from apikeys.verification import _lookup, _lookup_query
+from tests.factories import ProjectFactory, ServiceAccountFactory, TeamFactory
+
+pytestmark = pytest.mark.django_db
+RELATIONS = ("organization", "owner_service_account", "owner_project")
+
+
+def snapshot(api_key: ApiKey) -> dict:
+    """Every stored value of the key and of its loaded relations, and its owner's role."""
+    fields = {f.attname: getattr(api_key, f.attname) for f in ApiKey._meta.concrete_fields}
+    related = {}
+    for name in RELATIONS:
+        relation = ApiKey._meta.get_field(name)
+        assert relation.is_cached(api_key), f"{name} is not loaded with the key"
+        value = relation.get_cached_value(api_key)
+        related[name] = (
+            None
+            if value is None
+            else {f.attname: getattr(value, f.attname) for f in value._meta.concrete_fields}
+        )
+    return {"fields": fields, "related": related, "owner_role": api_key.owner_role}
+
+
+def keys_of_every_kind(org) -> list[tuple[str, str]]:
+    """Return (label, token) for a key of each kind, a key whose owner left, and an old secret
+    still in its grace period."""
+    owner = Actor(user=org.owner)
+    organization = org.organization
+    bot = ServiceAccountFactory(organization=organization, created_by=org.owner)
+    project = ProjectFactory(team=TeamFactory(organization=organization))
+    week = timezone.now() + timedelta(days=7)
+
+    def make(kind, holder=None, *, actor=owner, **extra):
+        return api_key_create(
+            actor=actor,
+            organization=organization,
+            kind=kind,
+            owner=holder,
+            permissions=["projects:read"],
+            **extra,
+        )
+
+    made = [
+        ("personal", make(KeyKind.USER, org.member, actor=Actor(user=org.member), expires_at=week)),
+        ("service account", make(KeyKind.SERVICE_ACCOUNT, bot)),
+        ("project", make(KeyKind.PROJECT, project)),
+        ("organization", make(KeyKind.ORGANIZATION)),
+    ]
+    leaver_key = make(KeyKind.USER, org.admin, actor=Actor(user=org.admin), expires_at=week)
+    Membership.objects.filter(organization=organization, user=org.admin).delete()
+    made.append(("owner left", leaver_key))
+    rotating, old_token = make(KeyKind.ORGANIZATION, name="rotating")
+    api_key_rotate(actor=owner, api_key=rotating, grace="24h")
+    made.append(("previous secret in grace", (rotating, old_token)))
+    return [(label, token) for label, (_key, token) in made]
+
+
+def test_lookup_gives_what_the_orm_gives_for_every_kind_of_key(org, django_assert_num_queries):
+    for label, token in keys_of_every_kind(org):
+        digest = token_digest(token)
+        expected = list(_lookup_query(digest))
+        assert len(expected) == 1, label
+        with django_assert_num_queries(1):
+            found = _lookup(digest)
+            # Relations come with the key: reading them makes no further query.
+            for name in RELATIONS:
+                getattr(found, name)
+        assert snapshot(found) == snapshot(expected[0]), label
+        assert found._state.adding is False
+        assert found._state.db == expected[0]._state.db
+
+
+def test_lookup_of_an_unknown_digest_finds_nothing(org, django_assert_num_queries):
+    with django_assert_num_queries(1):
+        assert _lookup(token_digest("sk-org-" + "0" * 38)) is None

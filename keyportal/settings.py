@@ -207,6 +207,9 @@ KEYPORTAL_USAGE_FLUSH_SECONDS = int(os.environ.get("KEYPORTAL_USAGE_FLUSH_SECOND
 KEYPORTAL_API_AUTH_FAILURES_PER_MINUTE = int(
     os.environ.get("KEYPORTAL_API_AUTH_FAILURES_PER_MINUTE", "30")
 )
+# Run the key lookup as a prepared statement on PostgreSQL (apikeys/verification.py). Turn off
+# behind a transaction-mode pooler that cannot keep prepared statements (PgBouncer < 1.21).
+KEYPORTAL_PREPARED_LOOKUP = env_bool("KEYPORTAL_PREPARED_LOOKUP", default=True)
 TRUSTED_PROXY_COUNT = int(os.environ.get("KEYPORTAL_TRUSTED_PROXY_COUNT", "0"))
 
 LANGUAGE_CODE = "en-us"

@@ -165,18 +165,30 @@ def test_key_in_the_body_does_not_authenticate(org):
 
 
 def test_failed_attempts_are_limited_per_address(org, settings):
-    """Past the limit of failures, the address gets 429 with Retry-After, valid key or not."""
+    """Past the limit of failures, the address's failures get 429 with Retry-After."""
     settings.KEYPORTAL_API_AUTH_FAILURES_PER_MINUTE = 3
     _key, token = make(org)
     for _ in range(3):
         assert get("/api/v1/whoami", generate_token("org")).status_code == 401
-    assert get("/api/v1/whoami", token).status_code == 200  # three failures are allowed
-    assert get("/api/v1/whoami", generate_token("org")).status_code == 401
-    response = get("/api/v1/whoami", token)
+    response = get("/api/v1/whoami", generate_token("org"))
     assert response.status_code == 429
     assert 1 <= int(response["Retry-After"]) <= 60
     assert error_of(response)["code"] == "rate_limited"
-    assert get("/api/v1/whoami", token, REMOTE_ADDR="10.9.8.7").status_code == 200
+    # A missing key and a key in the URL are failures too.
+    assert get("/api/v1/whoami", None).status_code == 429
+    assert Client().get("/api/v1/whoami", {"key": token}).status_code == 429
+    # Another address is not affected.
+    assert get("/api/v1/whoami", generate_token("org"), REMOTE_ADDR="10.9.8.7").status_code == 401
+
+
+def test_a_valid_key_still_works_from_a_limited_address(org, settings):
+    """The limit is on failures: one broken script behind a shared address locks out no one."""
+    settings.KEYPORTAL_API_AUTH_FAILURES_PER_MINUTE = 2
+    _key, token = make(org)
+    for _ in range(3):
+        get("/api/v1/whoami", generate_token("org"))
+    assert get("/api/v1/whoami", generate_token("org")).status_code == 429
+    assert get("/api/v1/whoami", token).status_code == 200
 
 
 # --- the hot path's cost -------------------------------------------------------------------

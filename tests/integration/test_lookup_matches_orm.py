@@ -4,7 +4,9 @@ apikeys.verification._lookup runs the SQL of `_lookup_query(digest)` without bui
 compiling that query on every request. On the real database (SQLite, or PostgreSQL with
 DATABASE_URL), for every kind of key, it must return the same row, the same field values (after
 the database's converters), the same owner role, and the same related objects already loaded,
-in exactly one query.
+in exactly one query. It runs through Django's cursor when queries are being recorded (as in
+the tests that count them) and on the driver's own cursor otherwise (as in production); both
+paths must agree with the ORM.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from django.db import connection
 from django.utils import timezone
 
 from accounts.access import Actor
@@ -23,7 +26,7 @@ from apikeys.verification import _lookup, _lookup_query
 from tests.factories import ProjectFactory, ServiceAccountFactory, TeamFactory
 
 pytestmark = pytest.mark.django_db
-RELATIONS = ("organization", "owner_service_account", "owner_project")
+RELATIONS = ("organization", "owner_user", "owner_service_account", "owner_project")
 
 
 def snapshot(api_key: ApiKey) -> dict:
@@ -94,3 +97,44 @@ def test_lookup_gives_what_the_orm_gives_for_every_kind_of_key(org, django_asser
 def test_lookup_of_an_unknown_digest_finds_nothing(org, django_assert_num_queries):
     with django_assert_num_queries(1):
         assert _lookup(token_digest("sk-org-" + "0" * 38)) is None
+
+
+@pytest.mark.parametrize("prepared", [True, False], ids=["prepared", "plain"])
+def test_the_driver_path_gives_what_the_orm_gives(org, monkeypatch, settings, prepared):
+    """With no query being recorded, the lookup goes to the driver's cursor, never Django's;
+    on PostgreSQL, as a prepared statement unless KEYPORTAL_PREPARED_LOOKUP is off."""
+    settings.KEYPORTAL_PREPARED_LOOKUP = prepared
+    tokens = keys_of_every_kind(org)
+    expected = {label: list(_lookup_query(token_digest(token))) for label, token in tokens}
+    assert not connection.queries_logged
+
+    def no_django_cursor():
+        raise AssertionError("the lookup went through Django's cursor wrapper")
+
+    monkeypatch.setattr(connection, "cursor", no_django_cursor)
+    for label, token in tokens:
+        found = _lookup(token_digest(token))
+        assert snapshot(found) == snapshot(expected[label][0]), label
+    assert _lookup(token_digest("sk-org-" + "0" * 38)) is None
+    if connection.vendor == "postgresql":
+        monkeypatch.undo()
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(*) FROM pg_prepared_statements WHERE statement LIKE %s",
+                ['%FROM "apikeys_apikey"%'],
+            )
+            assert cursor.fetchone()[0] == (1 if prepared else 0)
+        # Django's own queries are never prepared: the threshold is as Django left it.
+        assert connection.connection.prepare_threshold is None
+
+
+def test_the_driver_path_refuses_to_run_in_a_broken_transaction(org):
+    """As Django's cursor does: after a failed statement inside atomic(), no further query."""
+    from django.db import transaction
+    from django.db.transaction import TransactionManagementError
+
+    digest = token_digest(keys_of_every_kind(org)[0][1])
+    with transaction.atomic():
+        transaction.set_rollback(True)
+        with pytest.raises(TransactionManagementError):
+            _lookup(digest)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from django.db.models import QuerySet
+from datetime import datetime
+
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from accounts.models import (
@@ -53,6 +55,28 @@ def service_account_list(*, organization: Organization) -> QuerySet[ServiceAccou
     return ServiceAccount.objects.filter(organization=organization).select_related("created_by")
 
 
-def audit_event_list(*, organization: Organization) -> QuerySet[AuditEvent]:
-    """Return the organization's history, newest first."""
-    return AuditEvent.objects.filter(organization=organization)
+def audit_event_list(
+    *,
+    organization: Organization,
+    actor: str | None = None,
+    action: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> QuerySet[AuditEvent]:
+    """Return the organization's history, newest first, narrowed by the filters given.
+
+    `actor` matches the actor's label or the acting person's email, ignoring case. `since` is
+    inclusive and `until` exclusive, so consecutive ranges neither overlap nor leave gaps.
+    """
+    events = AuditEvent.objects.filter(organization=organization).select_related("actor_user")
+    if actor:
+        events = events.filter(
+            Q(actor_label__icontains=actor) | Q(actor_user__email__icontains=actor)
+        )
+    if action:
+        events = events.filter(action=action)
+    if since is not None:
+        events = events.filter(created_at__gte=since)
+    if until is not None:
+        events = events.filter(created_at__lt=until)
+    return events.order_by("-created_at", "-id")

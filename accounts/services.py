@@ -31,7 +31,7 @@ from apikeys.models import ApiKey, KeyKind
 DEFAULT_TEAM_NAME = "General"
 
 
-def audit_record(
+def audit_event(
     *,
     actor: Actor,
     organization: Organization,
@@ -39,8 +39,8 @@ def audit_record(
     target: object,
     detail: dict | None = None,
 ) -> AuditEvent:
-    """Write one history row for an action on `target`."""
-    return AuditEvent.objects.create(
+    """Return an unsaved history row for an action on `target` (for `bulk_create`)."""
+    return AuditEvent(
         organization=organization,
         actor_user=actor.user,
         actor_key_id=actor.key_id,
@@ -53,6 +53,22 @@ def audit_record(
         detail=detail or {},
         ip_address=actor.ip,
     )
+
+
+def audit_record(
+    *,
+    actor: Actor,
+    organization: Organization,
+    action: str,
+    target: object,
+    detail: dict | None = None,
+) -> AuditEvent:
+    """Write one history row for an action on `target`."""
+    event = audit_event(
+        actor=actor, organization=organization, action=action, target=target, detail=detail
+    )
+    event.save(force_insert=True)
+    return event
 
 
 def _unique_slug(base: str, *, exists: Callable[[str], bool]) -> str:
@@ -365,17 +381,77 @@ def service_account_update(
     return service_account
 
 
+def _service_account_keys_revoke(*, actor: Actor, service_account: ServiceAccount) -> int:
+    # One UPDATE however many keys: no key is read, so revoking 10,000 costs what revoking 1 does.
+    return ApiKey.objects.filter(
+        kind=KeyKind.SERVICE_ACCOUNT,
+        owner_service_account=service_account,
+        revoked_at__isnull=True,
+    ).update(
+        revoked_at=timezone.now(),
+        revoked_by=actor.user,
+        previous_digest=None,
+        previous_valid_until=None,
+    )
+
+
 def service_account_set_active(
     *, actor: Actor, service_account: ServiceAccount, active: bool
-) -> ServiceAccount:
-    """Deactivate or reactivate a service account."""
+) -> int:
+    """Deactivate (revoking its live keys) or reactivate a service account; return keys revoked.
+
+    Reactivating brings no key back: revoked is final, so the account needs new keys.
+    """
     with transaction.atomic():
         service_account.is_active = active
         service_account.save(update_fields=["is_active"])
+        revoked = 0
+        detail: dict[str, int] = {}
+        if not active:
+            revoked = _service_account_keys_revoke(actor=actor, service_account=service_account)
+            detail = {"keys_revoked": revoked}
         audit_record(
             actor=actor,
             organization=service_account.organization,
             action="service_account.activated" if active else "service_account.deactivated",
             target=service_account,
+            detail=detail,
         )
-    return service_account
+    return revoked
+
+
+def service_account_revoke_keys(*, actor: Actor, service_account: ServiceAccount) -> int:
+    """Revoke every live key of a service account; return how many were revoked."""
+    with transaction.atomic():
+        revoked = _service_account_keys_revoke(actor=actor, service_account=service_account)
+        audit_record(
+            actor=actor,
+            organization=service_account.organization,
+            action="service_account.keys_revoked",
+            target=service_account,
+            detail={"keys_revoked": revoked},
+        )
+    return revoked
+
+
+def service_account_delete(*, actor: Actor, service_account: ServiceAccount) -> int:
+    """Revoke a service account's live keys, then delete it; return how many keys were revoked.
+
+    Its key rows go with it; the history stays, since it names objects by id and label.
+    """
+    with transaction.atomic():
+        # Revoking first gives the history row the exact count of keys that stopped working.
+        revoked = _service_account_keys_revoke(actor=actor, service_account=service_account)
+        audit_record(
+            actor=actor,
+            organization=service_account.organization,
+            action="service_account.deleted",
+            target=service_account,
+            detail={
+                "identifier": service_account.identifier,
+                "name": service_account.name,
+                "keys_revoked": revoked,
+            },
+        )
+        service_account.delete()
+    return revoked

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from django.core.paginator import Paginator
 from django.db.models import QuerySet
 from django.http import Http404, HttpRequest
 from django.shortcuts import get_object_or_404
@@ -13,9 +12,11 @@ from django.urls import reverse
 from accounts.access import has_role
 from accounts.models import Role
 from accounts.selectors import service_account_list
+from apikeys.filters import KeyFilterForm, apply_filters, with_status
 from apikeys.models import ApiKey, KeyKind
 from apikeys.policy import exceeds_policy, policies_for
-from apikeys.selectors import api_key_live_list
+from apikeys.selectors import api_key_can_revoke, api_key_list, key_owner_exists
+from keyportal.pagination import paginate
 from projects.models import Project
 from projects.selectors import project_list
 
@@ -32,6 +33,10 @@ class Place:
     create_url: str
     empty_message: str
     project: Project | None = None
+    # The organization's keys table: every key the viewer may see, whatever its kind.
+    every_kind: bool = False
+    # Search and filters above the table (the organization's and the personal keys tables).
+    filtered: bool = False
 
     @property
     def whole_label(self) -> str:
@@ -49,6 +54,7 @@ def key_place(request: HttpRequest, kind: str, owner_pk: int | None = None) -> P
             reverse("personal_keys", kwargs={"org": org}),
             reverse("api_key_create", kwargs={"org": org, "kind": kind}),
             "You have no personal API key in this organization yet.",
+            filtered=True,
         )
     if kind not in (KeyKind.ORGANIZATION, KeyKind.PROJECT, KeyKind.SERVICE_ACCOUNT):
         raise Http404("No such kind of key.")
@@ -63,7 +69,9 @@ def key_place(request: HttpRequest, kind: str, owner_pk: int | None = None) -> P
             request.organization,
             reverse("organization_keys", kwargs={"org": org}),
             reverse("api_key_create", kwargs={"org": org, "kind": kind}),
-            "No organization API key has been created yet.",
+            "No API key has been created in this organization yet.",
+            every_kind=True,
+            filtered=True,
         )
     create_url = reverse("api_key_create_for", kwargs={"org": org, "kind": kind, "owner": owner_pk})
     if kind == KeyKind.PROJECT:
@@ -89,8 +97,11 @@ def key_place(request: HttpRequest, kind: str, owner_pk: int | None = None) -> P
 
 
 def place_keys(request: HttpRequest, place: Place) -> QuerySet[ApiKey]:
-    """Return the live keys of a place, as far as the viewer may see them."""
-    keys = api_key_live_list(viewer=request.membership).filter(kind=place.kind)
+    """Return the keys of a place as far as the viewer may see them, revoked ones included."""
+    keys = api_key_list(viewer=request.membership)
+    if place.every_kind:
+        return keys
+    keys = keys.filter(kind=place.kind)
     match place.kind:
         case KeyKind.USER:
             return keys.filter(owner_user=place.owner)
@@ -102,13 +113,41 @@ def place_keys(request: HttpRequest, place: Place) -> QuerySet[ApiKey]:
 
 
 def key_table_context(request: HttpRequest, place: Place) -> dict:
-    """Return what `apikeys/_key_table.html` needs: the keys flagged against policy."""
+    """Return what `apikeys/_key_table.html` needs: one page of keys, filtered as the query
+    string says, flagged against policy and marked with what the viewer may revoke."""
+    keys, filters, notes = place_keys(request, place), None, []
+    if place.filtered:
+        filters = KeyFilterForm(
+            request.GET,
+            with_owner=place.every_kind and has_role(request.membership, Role.OWNER),
+            with_kind=place.every_kind,
+        )
+        if not filters.is_valid():
+            keys = keys.none()
+        else:
+            keys = apply_filters(keys, filters.cleaned_data)
+            owner = filters.cleaned_data.get("owner")
+            if owner and not key_owner_exists(organization=request.organization, email=owner):
+                notes.append(
+                    f"No member or service account of {request.organization.name} "
+                    f"has the email {owner}."
+                )
+    else:
+        keys = with_status(keys, "")
+    page, page_note = paginate(keys, request.GET.get("page"), PAGE_SIZE)
+    if page_note:
+        notes.append(page_note)
     policies = policies_for(organization=request.organization)
-    page = Paginator(place_keys(request, place), PAGE_SIZE).get_page(request.GET.get("page"))
     for key in page.object_list:
         key.exceeds_policy = exceeds_policy(key, policies[key.kind])
+        key.revocable = not key.is_revoked and api_key_can_revoke(
+            viewer=request.membership, api_key=key
+        )
     return {
         "keys": page.object_list,
         "page": page,
         "place": place,
+        "filters": filters,
+        "notes": notes,
+        "selectable": any(key.revocable for key in page.object_list),
     }

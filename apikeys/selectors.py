@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.db.models import Q, QuerySet
 
 from accounts.access import has_role
-from accounts.models import AuditEvent, Membership, Role
+from accounts.models import AuditEvent, Membership, Organization, Role, ServiceAccount
 from apikeys.models import ApiKey, KeyKind
 
 
@@ -42,6 +42,44 @@ def api_key_can_manage(*, viewer: Membership, api_key: ApiKey) -> bool:
 def api_key_can_revoke(*, viewer: Membership, api_key: ApiKey) -> bool:
     """Return True when the viewer may revoke the key: its managers, and owners for any key."""
     return api_key_can_manage(viewer=viewer, api_key=api_key) or has_role(viewer, Role.OWNER)
+
+
+def api_key_revocable_list(*, viewer: Membership) -> QuerySet[ApiKey]:
+    """Return the live keys the viewer may revoke: as `api_key_can_revoke` says, in one query.
+
+    Owners revoke any key of the organization; admins any key but another member's personal
+    key; members their own personal keys.
+    """
+    keys = ApiKey.objects.filter(organization_id=viewer.organization_id, revoked_at__isnull=True)
+    if has_role(viewer, Role.OWNER):
+        return keys
+    own = Q(kind=KeyKind.USER, owner_user=viewer.user)
+    if has_role(viewer, Role.ADMIN):
+        return keys.filter(~Q(kind=KeyKind.USER) | own)
+    return keys.filter(own)
+
+
+def key_owner_exists(*, organization: Organization, email: str) -> bool:
+    """Return True when a member or a service account of the organization has this email."""
+    return (
+        Membership.objects.filter(organization=organization, user__email__iexact=email).exists()
+        or ServiceAccount.objects.filter(
+            organization=organization, identifier__iexact=email
+        ).exists()
+    )
+
+
+def key_owner_suggestions(*, organization: Organization, text: str, limit: int = 10) -> list[str]:
+    """Return up to `limit` emails of members and service accounts containing `text`."""
+    people = Membership.objects.filter(
+        organization=organization, user__email__icontains=text
+    ).values_list("user__email", flat=True)
+    accounts = ServiceAccount.objects.filter(
+        organization=organization, identifier__icontains=text
+    ).values_list("identifier", flat=True)
+    return sorted(
+        [*people.order_by("user__email")[:limit], *accounts.order_by("identifier")[:limit]]
+    )[:limit]
 
 
 def api_key_history(*, api_key: ApiKey) -> QuerySet[AuditEvent]:

@@ -12,12 +12,20 @@ from django.db.models import Q
 from django.utils import timezone
 
 from accounts.access import Actor
-from accounts.models import NAME_MAX_LENGTH, Membership, Organization, ServiceAccount, User
-from accounts.services import audit_record
+from accounts.models import (
+    NAME_MAX_LENGTH,
+    AuditEvent,
+    Membership,
+    Organization,
+    ServiceAccount,
+    User,
+)
+from accounts.services import audit_event, audit_record
 from apikeys.models import ApiKey, KeyKind, KeyPolicy, KeyStatus
 from apikeys.permissions import ALL, PERMISSIONS, ROLE_PERMISSIONS, ordered
 from apikeys.policy import Policy, expiry_problem, policy_for
 from apikeys.scopes import clean_scopes
+from apikeys.selectors import api_key_revocable_list
 from apikeys.tokens import generate_token, token_digest, token_preview
 from projects.models import Project
 
@@ -105,17 +113,27 @@ def _check_name_length(name: str) -> None:
         raise ValidationError({"name": f"Name must be at most {NAME_MAX_LENGTH} characters."})
 
 
+def _lock_active_service_account(account: ServiceAccount) -> None:
+    """Lock the account's row, or refuse when it is deactivated.
+
+    A deactivation running at the same time then either sees the new key and revokes it, or
+    commits first and the new key is refused: no key outlives its account's deactivation.
+    """
+    if (
+        not ServiceAccount.objects.select_for_update()
+        .filter(pk=account.pk, is_active=True)
+        .exists()
+    ):
+        raise ValidationError("This service account is deactivated; reactivate it to create keys.")
+
+
 def _check_owner(organization: Organization, kind: str, owner: Owner | None) -> None:
-    """Refuse an owner from another organization, or a deactivated service account."""
+    """Refuse an owner from another organization (deactivated accounts: see api_key_create)."""
     match kind:
         case KeyKind.USER:
             ok = Membership.objects.filter(organization=organization, user=owner).exists()
         case KeyKind.SERVICE_ACCOUNT:
             ok = owner.organization_id == organization.pk
-            if ok and not owner.is_active:
-                raise ValidationError(
-                    "This service account is deactivated; reactivate it to create keys."
-                )
         case KeyKind.PROJECT:
             ok = owner.organization_id == organization.pk
         case KeyKind.ORGANIZATION:
@@ -170,6 +188,8 @@ def api_key_create(
     _check_expiry(policy_for(organization=organization, kind=kind), expires_at)
     token = generate_token(kind)
     with transaction.atomic():
+        if kind == KeyKind.SERVICE_ACCOUNT:
+            _lock_active_service_account(owner)
         _check_name(organization=organization, kind=kind, owner=owner, name=name)
         api_key = ApiKey.objects.create(
             organization=organization,
@@ -304,6 +324,43 @@ def api_key_revoke(*, actor: Actor, api_key: ApiKey) -> ApiKey:
         )
         _record(actor, api_key, "revoked")
     return api_key
+
+
+def api_key_bulk_revoke(*, actor: Actor, viewer: Membership, ids: list[int]) -> int:
+    """Revoke the keys among `ids` the viewer may revoke, in one transaction; return how many.
+
+    Ids of keys the viewer may not see or revoke (another organization's, another member's
+    personal key) and keys already revoked are left alone and not counted. The rows are locked
+    first, so of two overlapping revokes at once each key is revoked, and recorded, once.
+    Four statements whatever the count: lock, update, history, and the transaction's own.
+    """
+    with transaction.atomic():
+        keys = list(
+            api_key_revocable_list(viewer=viewer)
+            .filter(pk__in=ids)
+            .select_for_update()
+            .only("id", "name", "preview", "kind", "organization_id")
+            .order_by("pk")
+        )
+        if not keys:
+            return 0
+        ApiKey.objects.filter(pk__in=[key.pk for key in keys]).update(
+            revoked_at=timezone.now(),
+            revoked_by=actor.user,
+            previous_digest=None,
+            previous_valid_until=None,
+        )
+        AuditEvent.objects.bulk_create(
+            audit_event(
+                actor=actor,
+                organization=viewer.organization,
+                action="api_key.revoked",
+                target=key,
+                detail={"name": key.name, "preview": key.preview, "kind": key.kind, "bulk": True},
+            )
+            for key in keys
+        )
+    return len(keys)
 
 
 def key_policy_update(

@@ -13,9 +13,10 @@ from keyportal.rendering import render_page
 
 @org_view(role=Role.ADMIN, hidden=True)
 def organization_keys(request: HttpRequest) -> HttpResponse:
-    """List the organization's `sk-org-` keys (owners and admins)."""
+    """List every key of the organization the viewer may see, with search and filters; new
+    keys made here are `sk-org-` keys (owners and admins)."""
     context = key_table_context(request, key_place(request, KeyKind.ORGANIZATION))
-    context["title"] = "Organization API keys"
+    context["title"] = "API keys"
     return render_page(request, "apikeys/key_list.html", context, partial="key-table")
 
 

@@ -5,10 +5,12 @@ from django.contrib.auth.decorators import login_not_required
 from django.urls import include, path, register_converter
 
 from accounts import views as accounts
+from accounts import views_audit as audit
 from accounts import views_members as members
 from accounts import views_service_accounts as service_accounts
 from accounts.forms import LoginForm
 from apikeys import views as apikeys
+from apikeys import views_bulk as key_bulk
 from apikeys import views_create as key_create
 from apikeys import views_detail as key_detail
 from apikeys import views_explore as key_explore
@@ -76,9 +78,22 @@ organization_patterns = [
         service_accounts.service_account_toggle,
         name="service_account_toggle",
     ),
-    path("audit/", service_accounts.audit_log, name="audit_log"),
+    path(
+        "service-accounts/<int:pk>/revoke-keys/",
+        service_accounts.service_account_revoke_keys_view,
+        name="service_account_revoke_keys",
+    ),
+    path(
+        "service-accounts/<int:pk>/delete/",
+        service_accounts.service_account_delete_view,
+        name="service_account_delete",
+    ),
+    path("audit/", audit.audit_log, name="audit_log"),
+    path("audit/export.csv", audit.audit_log_csv, name="audit_log_csv"),
     path("api-keys/", apikeys.organization_keys, name="organization_keys"),
     path("api-keys/policy/", key_policy.key_policy, name="key_policy"),
+    path("api-keys/revoke/", key_bulk.api_key_bulk_revoke_view, name="api_key_bulk_revoke"),
+    path("api-keys/owners/", key_bulk.api_key_owner_suggestions, name="api_key_owner_suggestions"),
     path("api-keys/new/<str:kind>/", key_create.api_key_create_view, name="api_key_create"),
     path(
         "api-keys/new/<str:kind>/<int:owner>/",

@@ -173,10 +173,38 @@
     if (custom) { custom.checked = true; }
   }
 
+  // ---- Selecting keys in a keys table: the header box selects the page, a live count. ----
+  function syncSelection(form) {
+    var boxes = Array.prototype.slice.call(form.querySelectorAll("input[name=ids]"));
+    var on = boxes.filter(function (b) { return b.checked; }).length;
+    var all = form.querySelector("[data-select-all]");
+    if (all) {
+      all.checked = boxes.length > 0 && on === boxes.length;
+      all.indeterminate = on > 0 && on < boxes.length;
+    }
+    var count = form.querySelector("[data-selection-count]");
+    if (count) {
+      count.textContent = on === 0 ? "No key selected" : (on === 1 ? "1 key selected" : on + " keys selected");
+    }
+    var revoke = form.querySelector("[data-bulk-revoke]");
+    if (revoke) { revoke.disabled = on === 0; }
+  }
+
+  document.addEventListener("change", function (event) {
+    var form = event.target.closest("form[data-bulk]");
+    if (!form) { return; }
+    if (event.target.matches("[data-select-all]")) {
+      form.querySelectorAll("input[name=ids]").forEach(function (b) { b.checked = event.target.checked; });
+    }
+    syncSelection(form);
+  });
+
   if (window.htmx) {
     htmx.onLoad(function (root) {
       var forms = root.matches && root.matches(".key-form") ? [root] : root.querySelectorAll(".key-form");
       forms.forEach(initKeyForm);
+      var tables = root.matches && root.matches("form[data-bulk]") ? [root] : root.querySelectorAll("form[data-bulk]");
+      tables.forEach(syncSelection);
     });
   }
   document.documentElement.classList.add("js");

@@ -140,8 +140,9 @@ def test_list_pages_by_fifty(client_for, org):
 # --- organization keys ----------------------------------------------------------------------
 
 
-def test_organization_list_shows_organization_keys_with_creator(client_for, org):
-    """Owners and admins see the organization's keys with who made them; no personal keys."""
+def test_organization_list_shows_every_key_with_its_owner_and_creator(client_for, org):
+    """Owners and admins see every key of the organization, with its owner and its creator;
+    the kind filter narrows it to organization keys."""
     org_key, _ = new_key(org, KeyKind.ORGANIZATION, actor=org.admin, name="ci")
     personal, _ = new_key(org, name="laptop")
 
@@ -149,9 +150,14 @@ def test_organization_list_shows_organization_keys_with_creator(client_for, org)
         response = client_for(viewer).get(ORGANIZATION_KEYS_URL)
         assert response.status_code == 200
         text = page_text(response)
+        assert "Owner" in text
         assert org_key.preview in text
         assert str(org.admin) in text
-        assert personal.preview not in text
+        assert personal.preview in text
+        assert org.member.email in text
+        only_org = page_text(client_for(viewer).get(ORGANIZATION_KEYS_URL, {"kind": "org"}))
+        assert org_key.preview in only_org
+        assert personal.preview not in only_org
 
 
 def test_organization_list_is_hidden_from_members(client_for, org):

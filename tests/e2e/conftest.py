@@ -60,11 +60,14 @@ def page(browser, live_server):
     context.close()
 
 
-def save_screenshot(page, tmp_path: Path, name: str, *, docs: bool = False) -> Path:
-    """Save a full-page screenshot under the test's folder; with KEYPORTAL_DOCS_SCREENSHOTS=1
-    (`make screenshots`), screenshots marked `docs` also refresh docs/screenshots/."""
+def save_screenshot(
+    page, tmp_path: Path, name: str, *, docs: bool = False, full_page: bool = True
+) -> Path:
+    """Save a screenshot (the whole page, or what the window shows) under the test's folder;
+    with KEYPORTAL_DOCS_SCREENSHOTS=1 (`make screenshots`), screenshots marked `docs` also
+    refresh docs/screenshots/."""
     path = tmp_path / f"{name}.png"
-    page.screenshot(path=str(path), full_page=True)
+    page.screenshot(path=str(path), full_page=full_page)
     if docs and os.environ.get("KEYPORTAL_DOCS_SCREENSHOTS"):
         SCREENSHOT_DIR.mkdir(parents=True, exist_ok=True)
         shutil.copy(path, SCREENSHOT_DIR / f"{name}.png")

@@ -1,0 +1,104 @@
+"""Search and filters of the keys tables: name, owner's email, status and kind.
+
+The filters come from the query string, so a reloaded page, the back button and a shared link
+show the same keys. Bad values never reach a query: the form says what is wrong, next to the
+field, and the table shows nothing until it is fixed.
+"""
+
+from __future__ import annotations
+
+from django import forms
+from django.db.models import Q, QuerySet
+from django.utils import timezone
+
+from apikeys.models import ApiKey, KeyKind, KeyStatus
+
+STATUS_CHOICES = [
+    ("", "Any status but revoked"),
+    ("active", "Active"),
+    ("disabled", "Disabled"),
+    ("expired", "Expired"),
+    ("revoked", "Revoked"),
+]
+KIND_CHOICES = [
+    ("", "Every kind"),
+    (KeyKind.USER, "Personal"),
+    (KeyKind.SERVICE_ACCOUNT, "Service account"),
+    (KeyKind.PROJECT, "Project"),
+    (KeyKind.ORGANIZATION, "Organization"),
+]
+
+
+class KeyFilterForm(forms.Form):
+    """The filters above a keys table. Owner and kind are offered only where they apply."""
+
+    q = forms.CharField(
+        label="Search by name",
+        required=False,
+        max_length=100,
+        widget=forms.TextInput(attrs={"type": "search", "placeholder": "Key name"}),
+        error_messages={"max_length": "Search for at most 100 characters."},
+    )
+    owner = forms.EmailField(
+        label="Owner's email",
+        required=False,
+        max_length=254,
+        widget=forms.EmailInput(
+            attrs={"placeholder": "person@example.com or a service account", "list": "owners"}
+        ),
+        error_messages={"invalid": "Enter an email address, such as ada@example.com."},
+    )
+    status = forms.ChoiceField(
+        label="Status",
+        required=False,
+        choices=STATUS_CHOICES,
+        error_messages={"invalid_choice": "Choose a status from the list."},
+    )
+    kind = forms.ChoiceField(
+        label="Kind",
+        required=False,
+        choices=KIND_CHOICES,
+        error_messages={"invalid_choice": "Choose a kind of key from the list."},
+    )
+
+    def __init__(self, data, *, with_owner: bool, with_kind: bool):
+        super().__init__(data)
+        if not with_owner:
+            del self.fields["owner"]
+        if not with_kind:
+            del self.fields["kind"]
+
+    @property
+    def is_filtered(self) -> bool:
+        return self.is_bound and any(self.data.get(name) for name in self.fields)
+
+
+def with_status(keys: QuerySet[ApiKey], status: str) -> QuerySet[ApiKey]:
+    """Narrow keys to a state as people read it: revoked, then expired, then the status.
+
+    No status means every key that is not revoked, as the lists have always shown.
+    """
+    if status == "revoked":
+        return keys.filter(revoked_at__isnull=False)
+    keys = keys.filter(revoked_at__isnull=True)
+    now = timezone.now()
+    if status == "expired":
+        return keys.filter(expires_at__lte=now)
+    if status in (KeyStatus.ACTIVE, KeyStatus.DISABLED):
+        return keys.filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now), status=status)
+    return keys
+
+
+def apply_filters(keys: QuerySet[ApiKey], data: dict) -> QuerySet[ApiKey]:
+    """Apply a valid form's cleaned data to the keys the viewer may see."""
+    keys = with_status(keys, data.get("status") or "")
+    if data.get("q"):
+        keys = keys.filter(name__icontains=data["q"])
+    if data.get("kind"):
+        keys = keys.filter(kind=data["kind"])
+    if data.get("owner"):
+        email = data["owner"]
+        keys = keys.filter(
+            Q(owner_user__email__iexact=email) | Q(owner_service_account__identifier__iexact=email)
+        )
+    return keys

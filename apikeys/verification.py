@@ -148,7 +148,8 @@ def _execute(connection, prepared: _Prepared, digest: str) -> tuple | None:
     On PostgreSQL the lookup is a prepared statement (KEYPORTAL_PREPARED_LOOKUP, on by default):
     planning its joins took about 0.6 ms a request, four times what executing it takes. Turn it
     off behind a pooler in transaction mode that cannot keep prepared statements (PgBouncer
-    before 1.21, or without max_prepared_statements).
+    before 1.22, whose transaction mode cannot run the DEALLOCATE ALL psycopg sends on every
+    rollback, or without max_prepared_statements).
     """
     params = (digest, digest)
     if connection.queries_logged or connection.vendor not in ("sqlite", "postgresql"):

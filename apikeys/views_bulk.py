@@ -19,8 +19,13 @@ MAX_SELECTION = 500
 
 
 def _selected_ids(request: HttpRequest) -> list[int]:
-    """Return the distinct key ids posted; anything that is not an id is dropped."""
-    ids = {int(value) for value in request.POST.getlist("ids") if value.isdigit()}
+    """Return the distinct key ids posted; anything that is not an id is dropped (other digits
+    than 0-9, numbers too big for an id)."""
+    ids = {
+        int(value)
+        for value in request.POST.getlist("ids")
+        if value.isascii() and value.isdigit() and len(value) <= 18
+    }
     return sorted(ids)[:MAX_SELECTION]
 
 
@@ -39,6 +44,15 @@ def _keys_word(count: int) -> str:
     return "1 key" if count == 1 else f"{count} keys"
 
 
+def _refuse(request: HttpRequest, message: str, back: str) -> HttpResponse:
+    """Say why nothing can be revoked: in the dialog for htmx, else as a message on the list."""
+    if request.htmx:
+        context = {"message": message, "back": back}
+        return render(request, "apikeys/_bulk_refused.html", context, status=422)
+    messages.error(request, message)
+    return redirect(back)
+
+
 @org_view
 @require_POST
 def api_key_bulk_revoke_view(request: HttpRequest) -> HttpResponse:
@@ -46,8 +60,7 @@ def api_key_bulk_revoke_view(request: HttpRequest) -> HttpResponse:
     back = _back(request)
     ids = _selected_ids(request)
     if not ids:
-        messages.error(request, "Select at least one key to revoke.")
-        return redirect(back)
+        return _refuse(request, "Select at least one key to revoke.", back)
     if request.POST.get("confirm") != "yes":
         keys = list(
             api_key_revocable_list(viewer=request.membership)
@@ -56,8 +69,7 @@ def api_key_bulk_revoke_view(request: HttpRequest) -> HttpResponse:
             .order_by("name", "pk")
         )
         if not keys:
-            messages.error(request, "None of the selected keys is one you may revoke.")
-            return redirect(back)
+            return _refuse(request, "None of the selected keys is one you may revoke.", back)
         context = {"keys": keys, "count": _keys_word(len(keys)), "back": back}
         return render_page(request, "apikeys/key_bulk_revoke.html", context, partial="confirm")
     revoked = api_key_bulk_revoke(

@@ -208,7 +208,7 @@ KEYPORTAL_API_AUTH_FAILURES_PER_MINUTE = int(
     os.environ.get("KEYPORTAL_API_AUTH_FAILURES_PER_MINUTE", "30")
 )
 # Run the key lookup as a prepared statement on PostgreSQL (apikeys/verification.py). Turn off
-# behind a transaction-mode pooler that cannot keep prepared statements (PgBouncer < 1.21).
+# behind a transaction-mode pooler that cannot keep prepared statements (PgBouncer < 1.22).
 KEYPORTAL_PREPARED_LOOKUP = env_bool("KEYPORTAL_PREPARED_LOOKUP", default=True)
 TRUSTED_PROXY_COUNT = int(os.environ.get("KEYPORTAL_TRUSTED_PROXY_COUNT", "0"))
 

@@ -79,7 +79,8 @@
   document.addEventListener("htmx:afterSwap", function (event) {
     if (event.detail.target !== dialogBody) { return; }
     if (!dialog.open) { dialog.showModal(); }
-    var first = dialogBody.querySelector("[aria-invalid='true'], input:not([type=hidden]), button");
+    // A destructive confirmation focuses its safe choice, so Enter does not confirm by accident.
+    var first = dialogBody.querySelector("[data-autofocus], [aria-invalid='true'], input:not([type=hidden]), button");
     if (first) { first.focus(); }
   });
 

@@ -556,3 +556,11 @@ def test_every_recorded_action_can_be_filtered():
     actions = recorded_actions()
     assert {"api_key.revoked", "member.removed", "app.sharing_changed"} <= actions
     assert actions - offered == set()
+
+
+def test_past_a_thousand_events_the_count_says_more_than_1000(owner, org):
+    """The count stops at 1,001 rows (see keyportal/pagination.py); the page must not claim 1001."""
+    make_events(org.organization, 1005)
+    text = page_text(owner.get(AUDIT_URL))
+    assert "More than 1,000 events" in text
+    assert "1001" not in text and "1,001" not in text

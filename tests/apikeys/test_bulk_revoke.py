@@ -133,13 +133,35 @@ def test_ids_out_of_reach_are_ignored_and_not_counted(client_for, org, other_org
 def test_only_foreign_ids_revoke_nothing(client_for, org, other_org):
     foreign, _ = new_key(other_org, KeyKind.ORGANIZATION, name="globex ci")
     client = client_for(org.owner)
-    for confirm in (False, True):
-        response = post(client, [foreign.pk], confirm=confirm, follow=True)
-        text = page_text(response)
-        assert "revoked." not in text or "No key was revoked" in text
-        assert "1 key revoked" not in text
+    asked = page_text(post(client, [foreign.pk], confirm=False, follow=True))
+    assert "None of the selected keys is one you may revoke." in asked
+    confirmed = page_text(post(client, [foreign.pk], confirm=True, follow=True))
+    assert "No key was revoked: they were already revoked or not yours." in confirmed
     assert revoked(foreign) == [False]
     assert not bulk_events().exists()
+
+
+def test_htmx_refusals_stay_in_the_dialog(client_for, org, other_org):
+    """An empty or foreign selection answers in the dialog (422), never with the list in it."""
+    foreign, _ = new_key(other_org, KeyKind.ORGANIZATION, name="globex ci")
+    client = client_for(org.owner)
+    for ids, message in (
+        ([], "Select at least one key to revoke."),
+        ([foreign.pk], "None of the selected keys is one you may revoke."),
+    ):
+        response = post(client, ids, confirm=False, HTTP_HX_REQUEST="true")
+        assert response.status_code == 422
+        text = page_text(response)
+        assert message in text
+        assert 'id="key-table"' not in text
+
+
+def test_ids_that_are_not_plain_numbers_are_dropped(client_for, org):
+    key, _ = new_key(org, KeyKind.ORGANIZATION, name="ci")
+    ids = ["²", "٣", "9" * 40, str(key.pk)]
+    response = post(client_for(org.owner), ids, confirm=True)
+    assert response.status_code == 302
+    assert revoked(key) == [True]
 
 
 def test_admins_revoke_organization_keys_but_not_members_personal_keys(org):

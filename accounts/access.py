@@ -71,6 +71,8 @@ def org_view(
                 if hidden:
                     raise Http404("No such page.")
                 raise PermissionDenied(ROLE_NEEDED_MESSAGE[role])
+            # The membership's person is the signed-in one: no query to read it again.
+            membership.user = request.user
             request.membership = membership
             request.organization = membership.organization
             if request.session.get("organization") != membership.organization.slug:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.http import HttpRequest
+from django.utils.functional import SimpleLazyObject
 
 from accounts.access import has_role
 from accounts.models import Role
@@ -19,5 +20,6 @@ def console(request: HttpRequest) -> dict:
         "organization": membership.organization,
         "is_admin": has_role(membership, Role.ADMIN),
         "is_owner": has_role(membership, Role.OWNER),
-        "memberships": lambda: membership_list_for_user(user=request.user),
+        # Read once, when the switcher first needs it, however many times the page uses it.
+        "memberships": SimpleLazyObject(lambda: list(membership_list_for_user(user=request.user))),
     }

@@ -23,6 +23,7 @@ EVENT_GROUPS: list[tuple[str, list[tuple[str, str]]]] = [
             ("api_key.updated", "API key edited"),
             ("api_key.rotated", "API key rotated"),
             ("api_key.revoked", "API key revoked"),
+            ("cli_login.approved", "CLI login approved"),
             ("key_policy.updated", "Key policy changed"),
         ],
     ),

@@ -181,3 +181,46 @@ class KeyUsage(models.Model):
 
     def __str__(self) -> str:
         return f"{self.api_key_id} {self.day}: {self.count}"
+
+
+class DeviceState(models.TextChoices):
+    PENDING = "pending", "Waiting for approval"
+    APPROVED = "approved", "Approved"
+    DENIED = "denied", "Denied"
+    COMPLETED = "completed", "Key issued"
+
+
+class DeviceAuthorization(models.Model):
+    """A `keyportal login` waiting for a person to approve it in the browser (RFC 8628).
+
+    The CLI holds the device code (stored here only as a SHA-256 digest); the person types or
+    follows the short user code. On approval the next poll creates a personal key with origin
+    CLI and hands its plaintext to the CLI, once: the key is never stored here.
+    """
+
+    device_code_digest = models.CharField(max_length=64, unique=True)
+    user_code = models.CharField(max_length=9, db_index=True)
+    client = models.CharField(max_length=100)
+    host = models.CharField(max_length=255)
+    ip_address = models.GenericIPAddressField(null=True, blank=True)
+    state = models.CharField(max_length=10, choices=DeviceState, default=DeviceState.PENDING)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+    )
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+    )
+    api_key = models.ForeignKey(
+        ApiKey, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    interval = models.PositiveSmallIntegerField(default=5)
+    last_polled_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.user_code} ({self.client} on {self.host})"
+
+    @property
+    def is_expired(self) -> bool:
+        return self.expires_at <= timezone.now()

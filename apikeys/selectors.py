@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.db.models import Q, QuerySet
 
 from accounts.access import has_role
-from accounts.models import AuditEvent, Membership, Organization, Role, ServiceAccount
+from accounts.models import AuditEvent, Membership, Organization, Origin, Role, ServiceAccount
 from apikeys.models import ApiKey, KeyKind
 
 
@@ -80,6 +80,13 @@ def key_owner_suggestions(*, organization: Organization, text: str, limit: int =
     return sorted(
         [*people.order_by("user__email")[:limit], *accounts.order_by("identifier")[:limit]]
     )[:limit]
+
+
+def cli_login_list(*, viewer: Membership) -> QuerySet[ApiKey]:
+    """Return the viewer's live personal keys made by `keyportal login`, newest first."""
+    return api_key_live_list(viewer=viewer).filter(
+        kind=KeyKind.USER, owner_user_id=viewer.user_id, origin=Origin.CLI
+    )
 
 
 def api_key_history(*, api_key: ApiKey) -> QuerySet[AuditEvent]:

@@ -8,6 +8,7 @@ from accounts.access import org_view
 from accounts.models import Role
 from apikeys.models import KeyKind
 from apikeys.places import key_place, key_table_context
+from apikeys.selectors import cli_login_list
 from keyportal.rendering import render_page
 
 
@@ -25,4 +26,5 @@ def personal_keys(request: HttpRequest) -> HttpResponse:
     """List the viewer's personal `sk-user-` keys."""
     context = key_table_context(request, key_place(request, KeyKind.USER))
     context["title"] = "Personal API keys"
+    context["cli_logins"] = cli_login_list(viewer=request.membership)
     return render_page(request, "apikeys/key_list.html", context, partial="key-table")

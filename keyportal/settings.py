@@ -210,6 +210,11 @@ KEYPORTAL_API_AUTH_FAILURES_PER_MINUTE = int(
 # Run the key lookup as a prepared statement on PostgreSQL (apikeys/verification.py). Turn off
 # behind a transaction-mode pooler that cannot keep prepared statements (PgBouncer < 1.22).
 KEYPORTAL_PREPARED_LOOKUP = env_bool("KEYPORTAL_PREPARED_LOOKUP", default=True)
+# `keyportal login` (apikeys/device.py): how long a code lives, the polling pace, and how many
+# codes one address may ask for.
+KEYPORTAL_DEVICE_CODE_SECONDS = int(os.environ.get("KEYPORTAL_DEVICE_CODE_SECONDS", "600"))
+KEYPORTAL_DEVICE_POLL_SECONDS = 5
+KEYPORTAL_DEVICE_CODES_RATE = "10/m"
 TRUSTED_PROXY_COUNT = int(os.environ.get("KEYPORTAL_TRUSTED_PROXY_COUNT", "0"))
 
 LANGUAGE_CODE = "en-us"

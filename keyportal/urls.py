@@ -13,6 +13,7 @@ from apikeys import views as apikeys
 from apikeys import views_bulk as key_bulk
 from apikeys import views_create as key_create
 from apikeys import views_detail as key_detail
+from apikeys import views_device as key_device
 from apikeys import views_explore as key_explore
 from apikeys import views_policy as key_policy
 from apikeys.api import api
@@ -132,5 +133,6 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("organizations/new/", accounts.organization_new, name="organization_new"),
     path("invitations/<str:token>/", accounts.invitation_detail, name="invitation"),
+    path("device/", key_device.device, name="device"),
     path("o/<slug:org>/", include(organization_patterns)),
 ]

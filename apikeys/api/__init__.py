@@ -130,11 +130,29 @@ def on_http_error(request, exc: HttpError):
     return error(request, exc.status_code, codes.get(exc.status_code, "error"), str(exc))
 
 
-from apikeys.api import apps, hierarchy, keys, organization  # noqa: E402  (routers need `api`)
+from apikeys.api import apps, device, hierarchy, keys, organization  # noqa: E402  (need `api`)
 from apikeys.api import secrets as secrets_api  # noqa: E402
+from apikeys.device import DeviceError  # noqa: E402
+
+
+@api.exception_handler(DeviceError)
+def on_device_error(request, exc: DeviceError):
+    extra = {"interval": exc.interval} if exc.interval else {}
+    return error(request, 400, exc.code, exc.message, **extra)
+
+
+@api.exception_handler(device.CodesLimited)
+def on_codes_limited(request, exc):
+    response = error(
+        request, 429, "rate_limited", "Too many login codes from your address; retry in a minute."
+    )
+    response["Retry-After"] = "60"
+    return response
+
 
 api.add_router("/", keys.router)
 api.add_router("/", organization.router)
 api.add_router("/", hierarchy.router)
 api.add_router("/", apps.router)
 api.add_router("/", secrets_api.router)
+api.add_router("/", device.router)

@@ -76,6 +76,16 @@ def whoami(request: HttpRequest):
 
 
 @router.post(
+    "/whoami/revoke",
+    response={200: Key, 401: Error},
+    summary="Revoke the key making this request (no permission needed; used by CLI logout)",
+)
+def whoami_revoke(request: HttpRequest):
+    verified: VerifiedKey = request.auth
+    return key_out(api_key_revoke(actor=api_actor(request), api_key=verified.api_key))
+
+
+@router.post(
     "/keys/verify",
     response={200: VerifyResult, 401: Error},
     summary="Check a key another program was given (same organization only)",

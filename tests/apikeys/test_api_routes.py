@@ -24,6 +24,8 @@ from tests.factories import AppFactory, EnvironmentFactory
 
 BUNDLE = "bundle"  # a multipart upload of a small, valid .tar.gz
 PUBLIC = "public"
+# `keyportal login`'s poll: no key, the device code is the proof; an unknown one is 400.
+LOGIN = "login"
 ANY_KEY = None
 # ninja's root route exists only so the API's URLs can be reversed; it answers 404.
 ROOT = "root"
@@ -37,6 +39,9 @@ API_ROUTES = [
     ("get",    "/api/v1/docs",                       PUBLIC,                 None),
     ("get",    "/api/v1/whoami",                     ANY_KEY,                None),
     ("post",   "/api/v1/keys/verify",                ANY_KEY,                {"key": "sk-org-nope"}),
+    ("post",   "/api/v1/whoami/revoke",              ANY_KEY,                None),
+    ("post",   "/api/v1/device/code",                PUBLIC,                 {"client": "cli", "host": "h"}),
+    ("post",   "/api/v1/device/token",               LOGIN,                  {"device_code": "nope"}),
     ("get",    "/api/v1/keys",                       "api-keys:manage",      None),
     ("post",   "/api/v1/keys",                       "api-keys:manage",      {"permissions": ["projects:read"]}),
     ("post",   "/api/v1/keys/{key}/rotate",          "api-keys:manage",      {}),
@@ -178,6 +183,9 @@ def test_without_a_key(method, path, permission, body, world):
         assert response.status_code == 404
     elif permission == PUBLIC:
         assert response.status_code == 200
+    elif permission == LOGIN:
+        assert response.status_code == 400
+        assert response.json()["error"]["code"] == "invalid_grant"
     else:
         assert response.status_code == 401
         assert response["WWW-Authenticate"] == 'Bearer error="invalid_token"'
@@ -186,7 +194,7 @@ def test_without_a_key(method, path, permission, body, world):
 
 @pytest.mark.parametrize(
     ("method", "path", "permission", "body"),
-    [r for r in API_ROUTES if r[2] not in (ROOT, PUBLIC, ANY_KEY)],
+    [r for r in API_ROUTES if r[2] not in (ROOT, PUBLIC, LOGIN, ANY_KEY)],
 )
 def test_missing_permission_is_403_naming_it(method, path, permission, body, world, org):
     """A key holding everything except the route's permission gets 403 naming it."""
@@ -200,7 +208,8 @@ def test_missing_permission_is_403_naming_it(method, path, permission, body, wor
 
 
 @pytest.mark.parametrize(
-    ("method", "path", "permission", "body"), [r for r in API_ROUTES if r[2] not in (ROOT, PUBLIC)]
+    ("method", "path", "permission", "body"),
+    [r for r in API_ROUTES if r[2] not in (ROOT, PUBLIC, LOGIN)],
 )
 def test_with_the_permission(method, path, permission, body, world, org):
     """A key holding the route's permission gets through (2xx, or a 4xx other than 401/403)."""

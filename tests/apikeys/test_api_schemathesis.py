@@ -22,7 +22,8 @@ from projects.models import ApiKeyAccess
 from tests.factories import AppFactory, EnvironmentFactory
 
 schema = schemathesis.openapi.from_wsgi("/api/v1/openapi.json", application)
-PUBLIC = {"/api/v1/health"}
+# No key needed: health, and `keyportal login` (its device code is the proof).
+PUBLIC = {"/api/v1/health", "/api/v1/device/code", "/api/v1/device/token"}
 BOUNDED = settings(
     max_examples=12,
     deadline=None,

@@ -29,6 +29,7 @@ SITE_URLS = [
     ("logout",           "/logout/",                    302, 405, 405, 405, 405),
     ("organization_new", "/organizations/new/",         302, 200, 200, 200, 200),
     ("invitation",       "/invitations/unknown-token/", 410, 410, 410, 410, 410),
+    ("device",           "/device/",                    302, 200, 200, 200, 200),
 ]
 
 # Paths under /o/acme/, the `org` fixture's organization.

@@ -30,6 +30,7 @@ run: seed
 	@echo
 	@echo "keyportal is running at http://$(HOST):$(PORT)/  (Ctrl-C stops it)"
 	@echo "Demo logins are printed above by seed_demo."
+	@echo "The CLI: .venv/bin/keyportal login   (then approve in the browser)"
 	@echo
 	$(BIN)/gunicorn keyportal.wsgi:application --config keyportal/gunicorn.conf.py --bind $(HOST):$(PORT)
 

@@ -151,7 +151,7 @@ def device_poll(*, device_code: str, ip: str) -> IssuedKey:
     """
     with transaction.atomic():
         request = (
-            DeviceAuthorization.objects.select_for_update()
+            DeviceAuthorization.objects.select_for_update(of=("self",))
             .select_related("user", "organization")
             .filter(device_code_digest=token_digest(device_code))
             .first()

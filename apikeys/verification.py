@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
-from django.db import connections, router
+from django.db import InterfaceError, OperationalError, connections, router
 from django.db.backends.sqlite3.base import SQLiteCursorWrapper
 from django.db.models import Model, OuterRef, Q, Subquery
 from django.utils import timezone
@@ -142,8 +142,9 @@ def _execute(connection, prepared: _Prepared, digest: str) -> tuple | None:
 
     When nothing is recording queries (no DEBUG, no test counting them), the statement goes to
     the driver's cursor directly: Django's cursor wrapper costs as much again as SQLite takes to
-    answer. The checks the wrapper makes on the way are made here too: the per-request health
-    check, the connection, a broken transaction, and Django's database exceptions.
+    answer. The checks the wrapper makes on the way are made here too: the connection, a broken
+    transaction, Django's database exceptions, and the per-request health check (done by the
+    lookup itself outside a transaction, see below).
 
     On PostgreSQL the lookup is a prepared statement (KEYPORTAL_PREPARED_LOOKUP, on by default):
     planning its joins took about 0.6 ms a request, four times what executing it takes. Turn it
@@ -156,16 +157,35 @@ def _execute(connection, prepared: _Prepared, digest: str) -> tuple | None:
         with connection.cursor() as cursor:
             cursor.execute(prepared.sql, params)
             return cursor.fetchone()
-    connection.close_if_health_check_failed()
-    connection.ensure_connection()
     connection.validate_no_broken_transaction()
+    if connection.in_atomic_block:
+        # Inside a transaction a reconnection would lose it: check first, as Django's cursor does.
+        connection.close_if_health_check_failed()
+        return _execute_once(connection, prepared.driver_sql, params)
+    # Outside one, the lookup is the health check: Django's would cost a `SELECT 1` round trip
+    # before it on every request. A connection that went stale between requests (the database
+    # restarted) fails the lookup instead; it is then replaced and the lookup runs again, once.
+    reused = connection.connection is not None and connection.health_check_enabled
+    try:
+        row = _execute_once(connection, prepared.driver_sql, params)
+    except (InterfaceError, OperationalError):
+        if not reused:
+            raise
+        connection.close()
+        row = _execute_once(connection, prepared.driver_sql, params)
+    connection.health_check_done = True  # it has just answered: the rest of the request trusts it
+    return row
+
+
+def _execute_once(connection, sql: str, params: tuple) -> tuple | None:
+    connection.ensure_connection()
     driver = connection.connection
     with connection.wrap_database_errors:
         if connection.vendor == "postgresql" and settings.KEYPORTAL_PREPARED_LOOKUP:
-            return _execute_prepared(driver, prepared.driver_sql, params)
+            return _execute_prepared(driver, sql, params)
         cursor = driver.cursor()
         try:
-            cursor.execute(prepared.driver_sql, params)
+            cursor.execute(sql, params)
             return cursor.fetchone()
         finally:
             cursor.close()

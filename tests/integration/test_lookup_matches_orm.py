@@ -14,7 +14,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from django.db import connection
+from django.db import connection, connections
 from django.utils import timezone
 
 from accounts.access import Actor
@@ -138,3 +138,33 @@ def test_the_driver_path_refuses_to_run_in_a_broken_transaction(org):
         transaction.set_rollback(True)
         with pytest.raises(TransactionManagementError):
             _lookup(digest)
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="needs a server to lose")
+def test_the_lookup_survives_a_connection_lost_between_requests(org, settings):
+    """Outside a transaction the lookup is the health check: a connection the server dropped
+    (a restart) is replaced and the lookup answers, with no `SELECT 1` first."""
+    settings.KEYPORTAL_PREPARED_LOOKUP = True
+    token = keys_of_every_kind(org)[3][1]
+    digest = token_digest(token)
+    assert _lookup(digest) is not None
+    connection.health_check_enabled = True
+    connection.health_check_done = False
+    with connection.connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        pid = cursor.fetchone()[0]
+    other = connections.create_connection("default")
+    try:
+        with other.cursor() as cursor:
+            cursor.execute("SELECT pg_terminate_backend(%s)", [pid])
+    finally:
+        other.close()
+
+    found = _lookup(digest)
+
+    assert found is not None and found.digest == digest
+    assert connection.health_check_done is True
+    with connection.connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        assert cursor.fetchone()[0] != pid

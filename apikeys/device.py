@@ -98,8 +98,9 @@ def device_find(*, user_code: str) -> DeviceAuthorization | None:
     return device_pending_list().filter(user_code=normalize_user_code(user_code)).first()
 
 
-def device_approve(*, user: User, organization: Organization, user_code: str) -> None:
-    """Approve a pending request for `organization`, where `user` must be a member."""
+def device_approve(*, user: User, organization: Organization, user_code: str, ip: str = "") -> None:
+    """Approve a pending request for `organization`, where `user` must be a member; `ip` is
+    the approving browser's address, for the history."""
     if not Membership.objects.filter(user=user, organization=organization).exists():
         raise ValidationError({"organization": "Choose one of your organizations."})
     with transaction.atomic():
@@ -109,7 +110,7 @@ def device_approve(*, user: User, organization: Organization, user_code: str) ->
         request.organization = organization
         request.save(update_fields=["state", "user", "organization"])
         audit_record(
-            actor=Actor(user=user, ip=""),
+            actor=Actor(user=user, ip=ip),
             organization=organization,
             action="cli_login.approved",
             target=request,

@@ -10,6 +10,7 @@ from django_ratelimit.core import is_ratelimited
 
 from accounts.selectors import membership_list_for_user
 from apikeys.device import device_approve, device_deny, device_find, normalize_user_code
+from keyportal.http import client_ip
 
 # Codes are 8 letters of 20: guessing one is hopeless, and this keeps anyone from trying.
 LOOKUPS_PER_MINUTE = "30/m"
@@ -55,7 +56,9 @@ def _decide(request, code: str, memberships, context) -> HttpResponse:
         context["error"] = "Choose an organization, then Approve or Deny."
         return render(request, "apikeys/device.html", context, status=422)
     try:
-        device_approve(user=request.user, organization=chosen, user_code=code)
+        device_approve(
+            user=request.user, organization=chosen, user_code=code, ip=client_ip(request)
+        )
     except ValidationError as error:
         context["error"] = " ".join(error.messages)
         return render(request, "apikeys/device.html", context, status=422)

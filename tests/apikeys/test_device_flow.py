@@ -101,7 +101,8 @@ def test_poll_waits_then_gets_a_personal_cli_key_once(client_for, org):
     # Single use: the code is spent, and the token was never stored.
     assert error_code(poll(body["device_code"])) == "expired_token"
     assert issued["token"] not in str(DeviceAuthorization.objects.values().get())
-    assert AuditEvent.objects.filter(action="cli_login.approved", actor_user=org.member).exists()
+    approved = AuditEvent.objects.get(action="cli_login.approved", actor_user=org.member)
+    assert approved.ip_address == "127.0.0.1"  # the approving browser's address
     created = AuditEvent.objects.get(action="api_key.created", target_id=str(key.pk))
     assert created.origin == Origin.CLI
 

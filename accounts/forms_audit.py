@@ -13,6 +13,8 @@ from urllib.parse import urlencode
 from django import forms
 from django.utils import timezone
 
+from keyportal.forms import FilterForm
+
 # Every action the services record, grouped as people think of them. A new action needs a line
 # here to be filterable; tests/accounts/test_audit_log.py fails until it has one.
 EVENT_GROUPS: list[tuple[str, list[tuple[str, str]]]] = [
@@ -108,7 +110,7 @@ def start_of_day(day: date) -> datetime:
         return datetime.min.replace(tzinfo=UTC)
 
 
-class AuditFilterForm(forms.Form):
+class AuditFilterForm(FilterForm):
     """The filters above the audit log, and of its CSV export."""
 
     actor = forms.CharField(
@@ -140,10 +142,6 @@ class AuditFilterForm(forms.Form):
         if start and end and end < start:
             self.add_error("date_to", "The to date must be on or after the from date.")
         return data
-
-    @property
-    def is_filtered(self) -> bool:
-        return self.is_bound and any(self.data.get(name) for name in self.fields)
 
     def querystring(self) -> str:
         """Return the filters given, as a query string ("" for none), for links that keep them."""

@@ -300,16 +300,8 @@ def membership_remove(*, actor: Actor, membership: Membership) -> None:
             raise ValidationError("You cannot remove the last owner of the organization.")
         # Their personal keys in this organization are revoked with them, in one UPDATE.
         revoked = ApiKey.objects.filter(
-            organization=membership.organization,
-            kind=KeyKind.USER,
-            owner_user=membership.user,
-            revoked_at__isnull=True,
-        ).update(
-            revoked_at=timezone.now(),
-            revoked_by=actor.user,
-            previous_digest=None,
-            previous_valid_until=None,
-        )
+            organization=membership.organization, kind=KeyKind.USER, owner_user=membership.user
+        ).revoke(by=actor.user)
         audit_record(
             actor=actor,
             organization=membership.organization,
@@ -384,15 +376,8 @@ def service_account_update(
 def _service_account_keys_revoke(*, actor: Actor, service_account: ServiceAccount) -> int:
     # One UPDATE however many keys: no key is read, so revoking 10,000 costs what revoking 1 does.
     return ApiKey.objects.filter(
-        kind=KeyKind.SERVICE_ACCOUNT,
-        owner_service_account=service_account,
-        revoked_at__isnull=True,
-    ).update(
-        revoked_at=timezone.now(),
-        revoked_by=actor.user,
-        previous_digest=None,
-        previous_valid_until=None,
-    )
+        kind=KeyKind.SERVICE_ACCOUNT, owner_service_account=service_account
+    ).revoke(by=actor.user)
 
 
 def service_account_set_active(

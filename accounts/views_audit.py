@@ -21,7 +21,6 @@ from accounts.selectors import audit_event_list
 from keyportal.pagination import paginate
 from keyportal.rendering import render_page
 
-PAGE_SIZE = 50
 TEMPLATE = "accounts/audit_log.html"
 CSV_HEADER = (
     "time",
@@ -47,7 +46,7 @@ def audit_log(request: HttpRequest) -> HttpResponse:
     page, page_note = None, ""
     if filters.is_valid():
         events = audit_event_list(organization=request.organization, **filters.selector_filters())
-        page, page_note = paginate(events, request.GET.get("page"), PAGE_SIZE)
+        page, page_note = paginate(events, request.GET.get("page"))
     export_url = reverse("audit_log_csv", kwargs={"org": request.organization.slug})
     query = filters.querystring()
     context = {

@@ -20,16 +20,11 @@ from accounts.services import (
     service_account_update,
 )
 from apikeys.models import KeyKind
-from apikeys.places import key_place, key_table_context
+from apikeys.places import key_count, key_place, key_table_context
 from apikeys.selectors import api_key_live_list
 from keyportal.rendering import render_page
 
-PAGE_SIZE = 50
 NOT_CONFIRMED = "Nothing was changed: confirm with the button below."
-
-
-def _keys(count: int) -> str:
-    return f"{count} key" if count == 1 else f"{count} keys"
 
 
 def _live_key_count(request: HttpRequest, account: ServiceAccount) -> int:
@@ -116,7 +111,7 @@ def service_account_toggle(request: HttpRequest, pk: int) -> HttpResponse:
             if account.is_active:
                 message = f"{account.identifier} is active. Its revoked keys stay revoked."
             else:
-                message = f"{account.identifier} is deactivated; {_keys(revoked)} revoked."
+                message = f"{account.identifier} is deactivated; {key_count(revoked)} revoked."
             messages.success(request, message)
             return redirect("service_account_detail", org=request.organization.slug, pk=account.pk)
     context = {
@@ -145,7 +140,7 @@ def service_account_revoke_keys_view(request: HttpRequest, pk: int) -> HttpRespo
             revoked = service_account_revoke_keys(
                 actor=actor_from_request(request), service_account=account
             )
-            messages.success(request, f"{_keys(revoked)} of {account.identifier} revoked.")
+            messages.success(request, f"{key_count(revoked)} of {account.identifier} revoked.")
             return redirect("service_account_detail", org=request.organization.slug, pk=account.pk)
     context = {"account": account, "live_key_count": live, "error": error}
     return render(request, "accounts/service_account_revoke_keys.html", context, status=status)
@@ -164,7 +159,9 @@ def service_account_delete_view(request: HttpRequest, pk: int) -> HttpResponse:
             revoked = service_account_delete(
                 actor=actor_from_request(request), service_account=account
             )
-            messages.success(request, f"{account.identifier} deleted; {_keys(revoked)} revoked.")
+            messages.success(
+                request, f"{account.identifier} deleted; {key_count(revoked)} revoked."
+            )
             return redirect("service_account_list", org=request.organization.slug)
     context = {
         "account": account,

@@ -12,6 +12,7 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from apikeys.models import ApiKey, KeyKind, KeyStatus
+from keyportal.forms import FilterForm
 
 STATUS_CHOICES = [
     ("", "Any status but revoked"),
@@ -29,7 +30,7 @@ KIND_CHOICES = [
 ]
 
 
-class KeyFilterForm(forms.Form):
+class KeyFilterForm(FilterForm):
     """The filters above a keys table. Owner and kind are offered only where they apply."""
 
     q = forms.CharField(
@@ -67,10 +68,6 @@ class KeyFilterForm(forms.Form):
             del self.fields["owner"]
         if not with_kind:
             del self.fields["kind"]
-
-    @property
-    def is_filtered(self) -> bool:
-        return self.is_bound and any(self.data.get(name) for name in self.fields)
 
 
 def with_status(keys: QuerySet[ApiKey], status: str) -> QuerySet[ApiKey]:

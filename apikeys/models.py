@@ -23,6 +23,21 @@ class KeyStatus(models.TextChoices):
     DISABLED = "disabled", "Disabled"
 
 
+class ApiKeyQuerySet(models.QuerySet):
+    def revoke(self, *, by) -> int:
+        """Revoke the live keys among these in one UPDATE, however many; return how many.
+
+        An in-grace previous secret goes with them. Keys already revoked keep their first
+        revocation.
+        """
+        return self.filter(revoked_at__isnull=True).update(
+            revoked_at=timezone.now(),
+            revoked_by=by,
+            previous_digest=None,
+            previous_valid_until=None,
+        )
+
+
 class ApiKey(models.Model):
     """A key a program uses to act in one organization, within its permissions and scopes."""
 
@@ -67,6 +82,8 @@ class ApiKey(models.Model):
     last_used_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     origin = models.CharField(max_length=10, choices=Origin.choices, default=Origin.WEB)
+
+    objects = ApiKeyQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at", "-id"]

@@ -20,7 +20,10 @@ from keyportal.pagination import paginate
 from projects.models import Project
 from projects.selectors import project_list
 
-PAGE_SIZE = 50
+
+def key_count(count: int) -> str:
+    """Return `1 key` or `3 keys`, as messages and confirmations say it."""
+    return "1 key" if count == 1 else f"{count} keys"
 
 
 @dataclass(frozen=True)
@@ -134,7 +137,7 @@ def key_table_context(request: HttpRequest, place: Place) -> dict:
                 )
     else:
         keys = with_status(keys, "")
-    page, page_note = paginate(keys, request.GET.get("page"), PAGE_SIZE)
+    page, page_note = paginate(keys, request.GET.get("page"))
     if page_note:
         notes.append(page_note)
     policies = policies_for(organization=request.organization)

@@ -344,12 +344,7 @@ def api_key_bulk_revoke(*, actor: Actor, viewer: Membership, ids: list[int]) -> 
         )
         if not keys:
             return 0
-        ApiKey.objects.filter(pk__in=[key.pk for key in keys]).update(
-            revoked_at=timezone.now(),
-            revoked_by=actor.user,
-            previous_digest=None,
-            previous_valid_until=None,
-        )
+        ApiKey.objects.filter(pk__in=[key.pk for key in keys]).revoke(by=actor.user)
         AuditEvent.objects.bulk_create(
             audit_event(
                 actor=actor,

@@ -10,6 +10,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from accounts.access import actor_from_request, org_view
 from accounts.models import Role
+from apikeys.places import key_count
 from apikeys.selectors import api_key_revocable_list, key_owner_suggestions
 from apikeys.services import api_key_bulk_revoke
 from keyportal.rendering import render_page
@@ -40,10 +41,6 @@ def _back(request: HttpRequest) -> str:
     return f"{prefix}settings/api-keys/"
 
 
-def _keys_word(count: int) -> str:
-    return "1 key" if count == 1 else f"{count} keys"
-
-
 def _refuse(request: HttpRequest, message: str, back: str) -> HttpResponse:
     """Say why nothing can be revoked: in the dialog for htmx, else as a message on the list."""
     if request.htmx:
@@ -70,13 +67,13 @@ def api_key_bulk_revoke_view(request: HttpRequest) -> HttpResponse:
         )
         if not keys:
             return _refuse(request, "None of the selected keys is one you may revoke.", back)
-        context = {"keys": keys, "count": _keys_word(len(keys)), "back": back}
+        context = {"keys": keys, "count": key_count(len(keys)), "back": back}
         return render_page(request, "apikeys/key_bulk_revoke.html", context, partial="confirm")
     revoked = api_key_bulk_revoke(
         actor=actor_from_request(request), viewer=request.membership, ids=ids
     )
     if revoked:
-        messages.success(request, f"{_keys_word(revoked)} revoked.")
+        messages.success(request, f"{key_count(revoked)} revoked.")
     else:
         messages.error(request, "No key was revoked: they were already revoked or not yours.")
     return redirect(back)

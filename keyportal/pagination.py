@@ -9,6 +9,8 @@ from django.core.paginator import Page, Paginator
 # Counting every row of a big table costs as much as the rest of the page together; past this
 # many rows a list says "more than 1,000" and counts exactly only when a deeper page is asked for.
 COUNT_CAP = 1000
+# Every console list shows this many rows a page.
+PAGE_SIZE = 50
 
 
 class CappedPaginator(Paginator):
@@ -32,7 +34,7 @@ class CappedPaginator(Paginator):
         self.capped = False
 
 
-def paginate(object_list, page_number: str | None, per_page: int) -> tuple[Page, str]:
+def paginate(object_list, page_number: str | None, per_page: int = PAGE_SIZE) -> tuple[Page, str]:
     """Return the page asked for and a note for the person when it had to show another one.
 
     A page number that is not a number shows the first page, one past the end the last page;

@@ -42,6 +42,27 @@ class VerifiedKey:
     permissions: frozenset[str] = field(default_factory=frozenset)
 
 
+# What the lookup reads of the key's relations: what the checks, `whoami` and the owner's name
+# need, and nothing more. Every column costs on every request (the database sends it, the
+# driver and Django convert it); a user's password hash in particular has no business in an
+# API request. Reading another field of these objects later costs one query, never a wrong
+# value.
+_RELATED_FIELDS = (
+    "organization__name",
+    "organization__slug",
+    "organization__created_at",
+    "owner_user__email",
+    "owner_user__display_name",
+    "owner_user__is_active",
+    "owner_service_account__organization",
+    "owner_service_account__name",
+    "owner_service_account__identifier",
+    "owner_service_account__is_active",
+    "owner_project__organization",
+    "owner_project__name",
+)
+
+
 def _lookup_query(digest: str):
     """The lookup as the ORM writes it: one row, joined to what the checks and the API read."""
     # The owner's current role comes in the same query, as a subquery, so a role change or a
@@ -53,9 +74,12 @@ def _lookup_query(digest: str):
         ApiKey.objects.select_related(
             "organization", "owner_user", "owner_service_account", "owner_project"
         )
+        .only(*(f.name for f in ApiKey._meta.concrete_fields), *_RELATED_FIELDS)
         .annotate(owner_role=Subquery(role))
         .filter(Q(digest=digest) | Q(previous_digest=digest))
-    )[:1]  # what .first() runs: the model's ordering, LIMIT 1
+        # At most one key matches (digests are unique and random): no ORDER BY, no sort.
+        .order_by()
+    )[:1]
 
 
 @dataclass(frozen=True)

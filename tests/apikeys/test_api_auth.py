@@ -8,14 +8,18 @@ from datetime import timedelta
 import pytest
 from django.test import Client
 from django.utils import timezone
+from ninja.responses import NinjaJSONEncoder
 
 from accounts.access import Actor
 from accounts.models import AuditEvent, Membership, Role
 from apikeys import usage
+from apikeys.api.keys import whoami_out
+from apikeys.api.schemas import WhoAmI
 from apikeys.models import ApiKey, KeyKind, KeyStatus, KeyUsage
 from apikeys.permissions import ALL
 from apikeys.services import api_key_create, api_key_revoke, api_key_rotate, api_key_update
 from apikeys.tokens import generate_token
+from apikeys.verification import verify_token
 from projects.models import ApiKeyAccess
 from tests.apikeys.conftest import build_tree
 from tests.factories import AppFactory, ServiceAccountFactory
@@ -203,6 +207,29 @@ def test_a_request_makes_one_query_and_no_write(org, django_assert_num_queries):
     assert not KeyUsage.objects.exists()
     api_key.refresh_from_db()
     assert api_key.last_used_at is None
+
+
+@pytest.mark.parametrize("kind", [KeyKind.ORGANIZATION, KeyKind.USER, KeyKind.SERVICE_ACCOUNT])
+def test_whoami_says_what_its_schema_says_in_one_query(org, kind, django_assert_num_queries):
+    """whoami renders its body without django-ninja's validation pass (it is the hot path's
+    most frequent call): the body must be exactly what that pass would have produced from the
+    same data, for every kind of owner, and reading the owner must not cost a second query."""
+    owner = {
+        KeyKind.USER: org.member,
+        KeyKind.SERVICE_ACCOUNT: ServiceAccountFactory(organization=org.organization),
+    }.get(kind)
+    expiry = {"expires_at": timezone.now() + timedelta(days=3)} if kind == KeyKind.USER else {}
+    _key, token = make(org, kind=kind, owner=owner, **expiry)
+    with django_assert_num_queries(1):
+        response = get("/api/v1/whoami", token)
+    assert response.status_code == 200
+    assert response["Content-Type"] == get("/api/v1/health")["Content-Type"]
+    assert response["Cache-Control"] == "no-store"
+    body = response.json()
+    validated = WhoAmI.model_validate(whoami_out(verify_token(token))).model_dump()
+    assert body == json.loads(json.dumps(validated, cls=NinjaJSONEncoder))
+    assert body["owner"]["name"] == str(owner or org.organization)
+    assert body["organization"]["slug"] == org.organization.slug
 
 
 def test_usage_is_written_in_a_batch(org):

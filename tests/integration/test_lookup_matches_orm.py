@@ -37,12 +37,19 @@ def snapshot(api_key: ApiKey) -> dict:
         relation = ApiKey._meta.get_field(name)
         assert relation.is_cached(api_key), f"{name} is not loaded with the key"
         value = relation.get_cached_value(api_key)
-        related[name] = (
-            None
-            if value is None
-            else {f.attname: getattr(value, f.attname) for f in value._meta.concrete_fields}
-        )
+        related[name] = None if value is None else loaded_fields(value)
     return {"fields": fields, "related": related, "owner_role": api_key.owner_role}
+
+
+def loaded_fields(instance) -> dict:
+    """The values an instance holds without a query: the lookup reads only some columns of the
+    key's relations, so which ones are loaded is part of what must match."""
+    deferred = instance.get_deferred_fields()
+    return {
+        f.attname: getattr(instance, f.attname)
+        for f in instance._meta.concrete_fields
+        if f.attname not in deferred
+    }
 
 
 def keys_of_every_kind(org) -> list[tuple[str, str]]:
@@ -92,6 +99,30 @@ def test_lookup_gives_what_the_orm_gives_for_every_kind_of_key(org, django_asser
         assert snapshot(found) == snapshot(expected[0]), label
         assert found._state.adding is False
         assert found._state.db == expected[0]._state.db
+
+
+def test_the_lookup_reads_no_password_hash_and_what_whoami_needs_without_a_query(
+    org, django_assert_num_queries
+):
+    _key, token = api_key_create(
+        actor=Actor(user=org.member),
+        organization=org.organization,
+        kind=KeyKind.USER,
+        owner=org.member,
+        permissions=["projects:read"],
+        expires_at=timezone.now() + timedelta(days=7),
+    )
+    assert "password" not in str(_lookup_query(token_digest(token)).query)
+    with django_assert_num_queries(1):
+        found = _lookup(token_digest(token))
+        assert "password" in found.owner_user.get_deferred_fields()
+        # What the checks, whoami and the owner's name read is loaded with the key.
+        assert str(found.owner) == str(org.member)
+        assert (found.organization.name, found.organization.slug) == (
+            org.organization.name,
+            org.organization.slug,
+        )
+        assert found.owner_user.is_active
 
 
 def test_lookup_of_an_unknown_digest_finds_nothing(org, django_assert_num_queries):

@@ -42,11 +42,11 @@ class VerifiedKey:
     permissions: frozenset[str] = field(default_factory=frozenset)
 
 
-# What the lookup reads of the key's relations: what the checks, `whoami` and the owner's name
-# need, and nothing more. Every column costs on every request (the database sends it, the
-# driver and Django convert it); a user's password hash in particular has no business in an
-# API request. Reading another field of these objects later costs one query, never a wrong
-# value.
+# What the lookup reads of the key's relations: what the checks, `whoami`, GET /organization
+# and the owner's name need, and nothing more. Every column costs on every request (the
+# database sends it, the driver and Django convert it); a user's password hash in particular
+# has no business in an API request. Reading another field of these objects later costs one
+# query, never a wrong value.
 _RELATED_FIELDS = (
     "organization__name",
     "organization__slug",

@@ -8,7 +8,8 @@ import pytest
 from django.core.management import call_command
 
 from accounts.models import Membership, Organization, Role, ServiceAccount, User
-from projects.models import ApiKeyAccess, App, Environment, Project, Target
+from projects.models import ApiKeyAccess, App, Environment, Project, Secret, SecretVersion, Target
+from projects.secrets import secret_decrypt
 from tests.accounts.helpers import row_counts
 
 pytestmark = pytest.mark.django_db
@@ -85,6 +86,27 @@ def test_seed_demo_apps_and_sharing():
     assert access["admin-panel"] == ApiKeyAccess.NO_ACCESS
     assert access["reports"] == ApiKeyAccess.NO_ACCESS
     assert App.objects.get(slug="payments-api").name == "Payments API"
+
+
+def test_seed_demo_sets_a_few_secrets_once():
+    """Payments' web environments hold demo secrets, encrypted, set once however often it runs."""
+    seed()
+    seed()
+    secrets = Secret.objects.filter(environment__target__project__name="Payments")
+    assert sorted(
+        secrets.values_list("environment__name", "name").order_by("environment__name", "name")
+    ) == [
+        ("development", "DATABASE_URL"),
+        ("development", "LOG_LEVEL"),
+        ("production", "DATABASE_URL"),
+        ("production", "LOG_LEVEL"),
+    ]
+    assert SecretVersion.objects.count() == 4
+    version = SecretVersion.objects.get(
+        secret__name="LOG_LEVEL", secret__environment__name="production"
+    )
+    assert secret_decrypt(version=version) == "info"
+    assert not Secret.objects.filter(environment__target__project__organization__slug="globex")
 
 
 def test_seed_demo_completes_partial_data():

@@ -1,13 +1,16 @@
-"""Load the demo data: Acme with three people, Globex beside it, teams, projects and apps."""
+"""Load the demo data: Acme with three people, Globex beside it, teams, projects, apps and a
+few secrets."""
 
 from __future__ import annotations
 
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
+from accounts.access import Actor
 from accounts.models import Membership, Organization, Role, ServiceAccount, Team, User
 from apikeys.demo import seed_keys
-from projects.models import ApiKeyAccess, App, Environment, Project, Target
+from projects.models import ApiKeyAccess, App, Environment, Project, Secret, Target
+from projects.secrets import secret_set
 
 # Demo logins: printed on purpose, for a local demo only.
 DEMO_PEOPLE = [
@@ -33,6 +36,18 @@ APP_NAMES = {
 TARGETS = ["web", "worker"]
 ENVIRONMENTS = ["development", "staging", "production"]
 SHARED_APPS = {"storefront", "payments-api"}
+# Made-up values, so the secrets pages and `keyportal secrets` have something to show.
+# (project, target, environment) of Acme -> {name: value}
+DEMO_SECRETS = {
+    ("Payments", "web", "development"): {
+        "DATABASE_URL": "postgres://payments@localhost:5432/payments_dev",
+        "LOG_LEVEL": "debug",
+    },
+    ("Payments", "web", "production"): {
+        "DATABASE_URL": "postgres://payments@db.internal:5432/payments",
+        "LOG_LEVEL": "info",
+    },
+}
 
 
 class Command(BaseCommand):
@@ -77,6 +92,7 @@ class Command(BaseCommand):
             )
             for slug, teams in DEMO_TREE.items():
                 self._seed_tree(orgs[slug], teams)
+            self._seed_secrets(orgs["acme"], Actor(user=owner))
         if options["keys"] > 0:
             added = seed_keys(organization=orgs["acme"], count=options["keys"], created_by=owner)
             self.stdout.write(f"Added {added} API keys to Acme.")
@@ -108,3 +124,16 @@ class Command(BaseCommand):
                             "api_key_access": access,
                         },
                     )
+
+    def _seed_secrets(self, organization: Organization, actor: Actor) -> None:
+        """Set each demo secret that does not exist yet (a new version each time otherwise)."""
+        for (project, target, environment), values in DEMO_SECRETS.items():
+            env = Environment.objects.get(
+                target__project__organization=organization,
+                target__project__name=project,
+                target__name=target,
+                name=environment,
+            )
+            for name, value in values.items():
+                if not Secret.objects.filter(environment=env, name=name).exists():
+                    secret_set(actor=actor, environment=env, name=name, value=value)

@@ -7,7 +7,7 @@ from io import StringIO
 import pytest
 from django.core.management import call_command
 
-from accounts.models import Membership, Organization, Role, ServiceAccount, User
+from accounts.models import Membership, Organization, Origin, Role, ServiceAccount, User
 from projects.models import ApiKeyAccess, App, Environment, Project, Secret, SecretVersion, Target
 from projects.secrets import secret_decrypt
 from tests.accounts.helpers import row_counts
@@ -106,6 +106,7 @@ def test_seed_demo_sets_a_few_secrets_once():
         secret__name="LOG_LEVEL", secret__environment__name="production"
     )
     assert secret_decrypt(version=version) == "info"
+    assert version.origin == Origin.CLI
     assert not Secret.objects.filter(environment__target__project__organization__slug="globex")
 
 

@@ -7,7 +7,7 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from accounts.access import Actor
-from accounts.models import Membership, Organization, Role, ServiceAccount, Team, User
+from accounts.models import Membership, Organization, Origin, Role, ServiceAccount, Team, User
 from apikeys.demo import seed_keys
 from projects.models import ApiKeyAccess, App, Environment, Project, Secret, Target
 from projects.secrets import secret_set
@@ -92,7 +92,8 @@ class Command(BaseCommand):
             )
             for slug, teams in DEMO_TREE.items():
                 self._seed_tree(orgs[slug], teams)
-            self._seed_secrets(orgs["acme"], Actor(user=owner))
+            # Recorded as the demo owner's, from the command line.
+            self._seed_secrets(orgs["acme"], Actor(user=owner, origin=Origin.CLI))
         if options["keys"] > 0:
             added = seed_keys(organization=orgs["acme"], count=options["keys"], created_by=owner)
             self.stdout.write(f"Added {added} API keys to Acme.")

@@ -54,11 +54,9 @@ _RELATED_FIELDS = (
     "owner_user__email",
     "owner_user__display_name",
     "owner_user__is_active",
-    "owner_service_account__organization",
     "owner_service_account__name",
     "owner_service_account__identifier",
     "owner_service_account__is_active",
-    "owner_project__organization",
     "owner_project__name",
 )
 

@@ -7,7 +7,15 @@ from io import StringIO
 import pytest
 from django.core.management import call_command
 
-from accounts.models import Membership, Organization, Origin, Role, ServiceAccount, User
+from accounts.models import (
+    AuditEvent,
+    Membership,
+    Organization,
+    Origin,
+    Role,
+    ServiceAccount,
+    User,
+)
 from projects.models import ApiKeyAccess, App, Environment, Project, Secret, SecretVersion, Target
 from projects.secrets import secret_decrypt
 from tests.accounts.helpers import row_counts
@@ -107,6 +115,12 @@ def test_seed_demo_sets_a_few_secrets_once():
     )
     assert secret_decrypt(version=version) == "info"
     assert version.origin == Origin.CLI
+    event = AuditEvent.objects.filter(action="secret.set").latest("pk")
+    assert (event.actor_user, event.actor_label, event.origin) == (
+        None,
+        "operator (manage.py seed_demo)",
+        Origin.CLI,
+    )
     assert not Secret.objects.filter(environment__target__project__organization__slug="globex")
 
 

@@ -209,14 +209,16 @@ def test_a_request_makes_one_query_and_no_write(org, django_assert_num_queries):
     assert api_key.last_used_at is None
 
 
-@pytest.mark.parametrize("kind", [KeyKind.ORGANIZATION, KeyKind.USER, KeyKind.SERVICE_ACCOUNT])
+@pytest.mark.parametrize("kind", KeyKind.values)
 def test_whoami_says_what_its_schema_says_in_one_query(org, kind, django_assert_num_queries):
     """whoami renders its body without django-ninja's validation pass (it is the hot path's
     most frequent call): the body must be exactly what that pass would have produced from the
-    same data, for every kind of owner, and reading the owner must not cost a second query."""
+    same data (no field the schema does not declare), for every kind of owner, and reading the
+    owner must not cost a second query."""
     owner = {
         KeyKind.USER: org.member,
         KeyKind.SERVICE_ACCOUNT: ServiceAccountFactory(organization=org.organization),
+        KeyKind.PROJECT: build_tree(org).project,
     }.get(kind)
     expiry = {"expires_at": timezone.now() + timedelta(days=3)} if kind == KeyKind.USER else {}
     _key, token = make(org, kind=kind, owner=owner, **expiry)
@@ -228,8 +230,23 @@ def test_whoami_says_what_its_schema_says_in_one_query(org, kind, django_assert_
     body = response.json()
     validated = WhoAmI.model_validate(whoami_out(verify_token(token))).model_dump()
     assert body == json.loads(json.dumps(validated, cls=NinjaJSONEncoder))
+    assert set(body) == set(WhoAmI.model_fields)
     assert body["owner"]["name"] == str(owner or org.organization)
     assert body["organization"]["slug"] == org.organization.slug
+    stored = ApiKey.objects.get(pk=body["id"])
+    assert stored.digest not in response.content.decode()
+
+
+@pytest.mark.parametrize("kind", [KeyKind.ORGANIZATION, KeyKind.USER])
+def test_reading_the_organization_costs_the_lookup_only(org, kind, django_assert_num_queries):
+    """GET /organization answers from the organization loaded with the key (all its columns)."""
+    personal = {"owner": org.admin, "expires_at": timezone.now() + timedelta(days=3)}
+    extra = personal if kind == KeyKind.USER else {}
+    _key, token = make(org, permissions=("organization:read",), kind=kind, **extra)
+    with django_assert_num_queries(1):
+        response = get("/api/v1/organization", token)
+    assert response.status_code == 200
+    assert response.json()["slug"] == org.organization.slug
 
 
 def test_usage_is_written_in_a_batch(org):

@@ -22,6 +22,7 @@ removes, whatever happens; it talks to 127.0.0.1 only, and every phase is bounde
     .venv/bin/python bench/verify.py                       # both databases, 100,000 keys
     .venv/bin/python bench/verify.py --keys 1000 --rounds 1 --duration 3 --databases sqlite
     .venv/bin/python bench/verify.py --databases sqlite-query-only,postgres-query-only  # bound
+    .venv/bin/python bench/verify.py --databases sqlite-lookup-only,postgres-lookup-only
 
 wrk is Debian's package `wrk`: when it is missing the script installs it with apt-get if it runs
 as root, and otherwise says how (`sudo apt-get install wrk`).
@@ -60,6 +61,8 @@ LABELS = {
     "postgres-prepared": "PostgreSQL*",
     "sqlite-query-only": "SQLite, query only",
     "postgres-query-only": "PostgreSQL, query only",
+    "sqlite-lookup-only": "SQLite, lookup only",
+    "postgres-lookup-only": "PostgreSQL, lookup only",
 }
 # `--databases postgres-prepared`: PostgreSQL with settings keyportal does not use by default,
 # to measure what they would give: server-side binding with prepared statements (Django turns
@@ -84,6 +87,9 @@ DATABASES["default"]["CONN_HEALTH_CHECKS"] = False
 # is answered again (which no product may do: it caches key state). No joins, no checks, no
 # conversion, no model: whoami's cost beyond health here is what any verification that asks the
 # database on every request must pay, so its ratio bounds every such design on this machine.
+# `...-lookup-only` runs keyportal's own lookup query instead (its joins and columns, through
+# apikeys.verification._execute), row discarded: what the query costs, apart from what is done
+# with its row.
 QUERY_ONLY_APP = """\
 from keyportal.wsgi import application  # noqa: F401  (sets Django up)
 from django.db import connections
@@ -91,7 +97,7 @@ from apikeys import verification
 from apikeys.api import auth
 from apikeys.tokens import has_token_format, token_digest
 
-_first = {}
+_first = {{}}
 
 
 def bare_lookup(digest):
@@ -109,13 +115,21 @@ def bare_lookup(digest):
         cursor.close()
 
 
+def keyportal_lookup(digest):
+    connection = connections["default"]
+    return verification._execute(connection, verification._prepared["default"], digest)
+
+
+LOOKUP = {lookup}
+
+
 def query_only(token):
     if not has_token_format(token):
         raise verification.KeyRejected(*verification.INVALID)
     if token not in _first:
         _first[token] = verification.verify_token(token)
     else:
-        bare_lookup(token_digest(token))
+        LOOKUP(token_digest(token))
     return _first[token]
 
 
@@ -559,7 +573,7 @@ def create_key(env: dict[str, str], *, name: str, permissions: str) -> str:
 
 def bench_database(kind: str, args: argparse.Namespace, wrk: str) -> DatabaseResult:
     label = LABELS[kind]
-    result = DatabaseResult(label, bound=kind.endswith("-query-only"))
+    result = DatabaseResult(label, bound=kind.endswith(("-query-only", "-lookup-only")))
     workdir = Path(tempfile.mkdtemp(prefix=f"keyportal-bench-{kind}-"))
     app = "keyportal.wsgi:application"
     try:
@@ -570,7 +584,8 @@ def bench_database(kind: str, args: argparse.Namespace, wrk: str) -> DatabaseRes
                 env = django_env(url, debug=args.debug, settings_module="bench_settings")
                 env["PYTHONPATH"] = str(workdir)
             if result.bound:
-                (workdir / "bench_query_only.py").write_text(QUERY_ONLY_APP)
+                lookup = "bare_lookup" if kind.endswith("-query-only") else "keyportal_lookup"
+                (workdir / "bench_query_only.py").write_text(QUERY_ONLY_APP.format(lookup=lookup))
                 env["PYTHONPATH"] = str(workdir)
                 app = "bench_query_only:application"
             log(f"{label}: migrating")
@@ -733,7 +748,7 @@ def report(results: list[DatabaseResult], args: argparse.Namespace) -> bool:
             "query only = not keyportal: one indexed SELECT of a key's id by digest runs on every "
             "request, its row is discarded, and the key verified on first use is answered again "
             "(no joins, checks or model): a bound for any verification that asks the database "
-            "on every request."
+            "on every request. lookup only = the same with keyportal's whole lookup query."
         )
     print(
         "accepted after revoke = requests with the revoked key that got 200 although they "
@@ -759,8 +774,9 @@ def parse_args() -> argparse.Namespace:
         default="sqlite,postgres",
         help="comma-separated: sqlite, postgres, postgres-prepared (PostgreSQL with prepared "
         "statements and no per-request health check, settings keyportal does not use by "
-        "default), sqlite-query-only, postgres-query-only (a bound: verification cut to its "
-        "query, see QUERY_ONLY_APP); PostgreSQL is skipped when 127.0.0.1:5432 does not "
+        "default), sqlite-query-only, postgres-query-only (a bound: verification cut to a bare "
+        "query, see QUERY_ONLY_APP), sqlite-lookup-only, postgres-lookup-only (the same with "
+        "keyportal's lookup query); PostgreSQL is skipped when 127.0.0.1:5432 does not "
         "answer, unless only PostgreSQL was asked for",
     )
     parser.add_argument("--revoke-threads", type=int, default=4, help="client threads")

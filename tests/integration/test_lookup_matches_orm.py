@@ -23,6 +23,7 @@ from apikeys.models import ApiKey, KeyKind
 from apikeys.services import api_key_create, api_key_rotate
 from apikeys.tokens import token_digest
 from apikeys.verification import _lookup, _lookup_query
+from tests.apikeys.conftest import new_key
 from tests.factories import ProjectFactory, ServiceAccountFactory, TeamFactory
 
 pytestmark = pytest.mark.django_db
@@ -104,14 +105,7 @@ def test_lookup_gives_what_the_orm_gives_for_every_kind_of_key(org, django_asser
 def test_the_lookup_reads_no_password_hash_and_what_whoami_needs_without_a_query(
     org, django_assert_num_queries
 ):
-    _key, token = api_key_create(
-        actor=Actor(user=org.member),
-        organization=org.organization,
-        kind=KeyKind.USER,
-        owner=org.member,
-        permissions=["projects:read"],
-        expires_at=timezone.now() + timedelta(days=7),
-    )
+    _key, token = new_key(org)  # the member's personal key
     assert "password" not in str(_lookup_query(token_digest(token)).query)
     with django_assert_num_queries(1):
         found = _lookup(token_digest(token))

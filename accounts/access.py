@@ -5,12 +5,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import wraps
+from typing import TYPE_CHECKING
 
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 
 from accounts.models import Membership, Origin, Role, User
 from keyportal.http import client_ip
+
+if TYPE_CHECKING:
+    from apikeys.models import ApiKey
+    from apikeys.power import Power
 
 ROLE_RANK = {Role.MEMBER: 1, Role.ADMIN: 2, Role.OWNER: 3}
 ROLE_NEEDED_MESSAGE = {
@@ -21,15 +26,33 @@ ROLE_NEEDED_MESSAGE = {
 
 @dataclass(frozen=True)
 class Actor:
-    """Who is acting, and from where: recorded on every history row."""
+    """Who is acting, from where, and as what (DESIGN.md, "Authority over keys").
+
+    A person acts through their membership; an API key as verified on this request (its power
+    comes with it); an operator at the shell (manage.py) holds everything. Every history row
+    records the actor; apikeys.authority decides what each may do to a key.
+    """
 
     user: User | None
     ip: str = ""
     origin: str = Origin.WEB
     label: str = ""
-    # Set when an API key acts: the key, and the most it may hand on to keys it creates.
-    key_id: int | None = None
-    ceiling: frozenset[str] | None = None
+    # The person's membership in the organization concerned, when the door already has it.
+    membership: Membership | None = None
+    # Set when an API key acts (through the API, the CLI or the Explorer): the key as verified
+    # on this request and its power (apikeys.power.Power, cut to its owner's current role).
+    key: ApiKey | None = None
+    key_power: Power | None = None
+    is_operator: bool = False
+
+    @classmethod
+    def operator(cls, label: str, origin: str = Origin.CLI) -> Actor:
+        """Return the operator acting from the shell: outside the organizations, holding all."""
+        return cls(user=None, origin=origin, label=label, is_operator=True)
+
+    @property
+    def key_id(self) -> int | None:
+        return self.key.pk if self.key is not None else None
 
     @property
     def display(self) -> str:
@@ -38,9 +61,44 @@ class Actor:
         return self.user.email if self.user else "system"
 
 
+class Refused(Exception):
+    """A door's refusal of an act (apikeys.authority raises it). `hidden`: the object does not
+    exist for the actor, so every door answers 404; otherwise 403, or a message in the form."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        act: str,
+        api_key: ApiKey | None = None,
+        hidden: bool = False,
+        permission: str | None = None,
+        detail: dict | None = None,
+    ):
+        super().__init__(message)
+        self.message = message
+        self.act = act
+        self.api_key = api_key
+        self.hidden = hidden
+        # Set when what is missing is a permission (or a grant of it): 403 insufficient_scope.
+        self.permission = permission
+        self.detail = detail or {}
+
+    @property
+    def code(self) -> str:
+        if self.hidden:
+            return "not_found"
+        return "insufficient_scope" if self.permission else "forbidden"
+
+
 def actor_from_request(request: HttpRequest) -> Actor:
     """Return the signed-in person as the actor of a console request."""
-    return Actor(user=request.user, ip=client_ip(request), origin=Origin.WEB)
+    return Actor(
+        user=request.user,
+        ip=client_ip(request),
+        origin=Origin.WEB,
+        membership=getattr(request, "membership", None),
+    )
 
 
 def has_role(membership: Membership, role: str) -> bool:
@@ -78,7 +136,12 @@ def org_view(
             if request.session.get("organization") != membership.organization.slug:
                 # Remembered for "/"; written only on a switch so views do not save the session.
                 request.session["organization"] = membership.organization.slug
-            return func(request, *args, **kwargs)
+            try:
+                return func(request, *args, **kwargs)
+            except Refused as refused:
+                if refused.hidden:
+                    raise Http404(refused.message) from None
+                raise PermissionDenied(refused.message) from None
 
         return wrapper
 

@@ -6,7 +6,7 @@ from django import forms
 from django.contrib.auth import password_validation
 from django.contrib.auth.forms import AuthenticationForm
 
-from accounts.models import NAME_MAX_LENGTH, Role
+from accounts.models import NAME_MAX_LENGTH, Role, User
 
 
 def name_field(label: str = "Name", required: bool = True, **kwargs) -> forms.CharField:
@@ -42,47 +42,82 @@ class LoginForm(AuthenticationForm):
         )
 
 
-class SignupForm(forms.Form):
-    display_name = name_field("Your name", widget=forms.TextInput(attrs={"autocomplete": "name"}))
-    email = forms.EmailField(
+def email_field() -> forms.EmailField:
+    """Return an email field whose messages say what to type."""
+    return forms.EmailField(
         label="Email",
-        error_messages={"invalid": "Enter a valid email address, like ada@example.com."},
+        error_messages={
+            "required": "Email is required.",
+            "invalid": "Enter a valid email address, like ada@example.com.",
+        },
         widget=forms.EmailInput(attrs={"autocomplete": "email"}),
     )
+
+
+class SignupForm(forms.Form):
+    """Step 1 of signing up: who you are and your organization; the password comes by email."""
+
+    display_name = name_field("Your name", widget=forms.TextInput(attrs={"autocomplete": "name"}))
+    email = email_field()
+    organization_name = name_field("Organization name")
+
+    def clean_email(self) -> str:
+        return self.cleaned_data["email"].strip().lower()
+
+
+class NewPasswordForm(forms.Form):
+    """A new password, checked by Django's validators against the person it will belong to."""
+
     password = forms.CharField(
         label="Password",
         strip=False,
         widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
         help_text="At least 8 characters, not too common and not all numbers.",
+        error_messages={"required": "Password is required."},
     )
-    organization_name = name_field("Organization name")
 
-    def __init__(self, *args, invitation=None, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.invitation = invitation
-        if invitation is not None:
-            # Joining by invitation: the email is the invited one and no organization is created.
-            del self.fields["organization_name"]
-            self.fields["email"].initial = invitation.email
-            self.fields["email"].disabled = True
-
-    def clean_email(self) -> str:
-        return self.cleaned_data["email"].strip().lower()
+    def candidate(self, cleaned: dict) -> User:
+        """Return the unsaved person the password is for, to compare it with their details."""
+        raise NotImplementedError
 
     def clean(self):
         cleaned = super().clean()
         password = cleaned.get("password")
         if password:
-            from accounts.models import User
-
-            candidate = User(
-                email=cleaned.get("email", ""), display_name=cleaned.get("display_name", "")
-            )
             try:
-                password_validation.validate_password(password, candidate)
+                password_validation.validate_password(password, self.candidate(cleaned))
             except forms.ValidationError as error:
                 self.add_error("password", error)
         return cleaned
+
+
+class SignupPasswordForm(NewPasswordForm):
+    """Step 2 of signing up, reached from the emailed link: the password only."""
+
+    def __init__(self, *args, email: str, display_name: str, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.email = email
+        self.display_name = display_name
+
+    def candidate(self, cleaned: dict) -> User:
+        return User(email=self.email, display_name=self.display_name)
+
+
+class InvitationSignupForm(NewPasswordForm):
+    """Signing up from an invitation: the link proves the email, which is fixed."""
+
+    display_name = name_field("Your name", widget=forms.TextInput(attrs={"autocomplete": "name"}))
+    email = email_field()
+    field_order = ["display_name", "email", "password"]
+
+    def __init__(self, *args, invitation, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.invitation = invitation
+        self.fields["email"].initial = invitation.email
+        self.fields["email"].disabled = True
+
+    def candidate(self, cleaned: dict) -> User:
+        return User(email=self.invitation.email, display_name=cleaned.get("display_name", ""))
 
 
 class OrganizationForm(forms.Form):

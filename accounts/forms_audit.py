@@ -25,6 +25,7 @@ EVENT_GROUPS: list[tuple[str, list[tuple[str, str]]]] = [
             ("api_key.updated", "API key edited"),
             ("api_key.rotated", "API key rotated"),
             ("api_key.revoked", "API key revoked"),
+            ("api_key.refused", "Refused attempt on an API key"),
             ("cli_login.approved", "CLI login approved"),
             ("key_policy.updated", "Key policy changed"),
         ],

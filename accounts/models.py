@@ -189,9 +189,13 @@ class Invitation(models.Model):
 
 
 class Origin(models.TextChoices):
+    """The door an action came through."""
+
     WEB = "web", "Web"
     API = "api", "API"
     CLI = "cli", "CLI"
+    # The console's API Explorer, acting as a key for the person beside it.
+    EXPLORER = "explorer", "Explorer"
 
 
 class AuditEvent(models.Model):

@@ -26,6 +26,11 @@ def membership_list_for_user(*, user: User) -> QuerySet[Membership]:
     )
 
 
+def user_exists(*, email: str) -> bool:
+    """Return whether an account has this email, in any letter case."""
+    return User.objects.filter(email__iexact=email).exists()
+
+
 def member_list(*, organization: Organization) -> QuerySet[Membership]:
     """Return the organization's members with their users."""
     return (

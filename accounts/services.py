@@ -10,6 +10,7 @@ from datetime import timedelta
 from django.core.exceptions import ValidationError
 from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
+from django.template.loader import render_to_string
 from django.utils import timezone
 from django.utils.text import slugify
 
@@ -26,6 +27,8 @@ from accounts.models import (
     Team,
     User,
 )
+from accounts.selectors import user_exists
+from accounts.signup import LINK_LIFETIME, SignupRequest, signup_token_make
 from apikeys.models import ApiKey, KeyKind
 
 DEFAULT_TEAM_NAME = "General"
@@ -112,6 +115,33 @@ def organization_rename(*, actor: Actor, organization: Organization, name: str) 
             detail={"from": previous},
         )
     return organization
+
+
+def user_signup_request(
+    *,
+    email: str,
+    display_name: str,
+    organization_name: str,
+    confirm_url: Callable[[str], str],
+    login_url: str,
+) -> None:
+    """Email a link to finish signing up or, when the address has an account, a note that
+    someone tried, with a link to log in. Nothing is stored; the caller answers the same."""
+    email = email.strip().lower()
+    if user_exists(email=email):
+        subject = "Someone tried to sign up for keyportal with your email"
+        template, context = "accounts/email/signup_existing.txt", {"login_url": login_url}
+    else:
+        token = signup_token_make(SignupRequest(email, display_name, organization_name))
+        subject = "Finish signing up for keyportal"
+        template, context = "accounts/email/signup_confirm.txt", {"link": confirm_url(token)}
+    context |= {"email": email, "lifetime_hours": int(LINK_LIFETIME.total_seconds() // 3600)}
+    send_mail(
+        subject=subject,
+        message=render_to_string(template, context),
+        from_email=None,
+        recipient_list=[email],
+    )
 
 
 def user_signup(

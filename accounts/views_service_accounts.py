@@ -29,7 +29,7 @@ NOT_CONFIRMED = "Nothing was changed: confirm with the button below."
 
 def _live_key_count(request: HttpRequest, account: ServiceAccount) -> int:
     """Return how many of the account's keys are not revoked."""
-    keys = api_key_live_list(viewer=request.membership)
+    keys = api_key_live_list(actor=actor_from_request(request), organization=request.organization)
     return keys.filter(kind=KeyKind.SERVICE_ACCOUNT, owner_service_account=account).count()
 
 

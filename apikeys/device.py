@@ -2,8 +2,9 @@
 
 1. The CLI asks for a code (`device_code_create`): it gets a long device code, kept secret and
    stored here only as a digest, and a short user code such as `BCDF-GHJK` for the person.
-2. The person opens the verification page, logs in if needed, sees the code, the client and the
-   host that asked, picks an organization and approves (`device_approve`) or denies.
+2. The person opens the verification page, logs in if needed, sees the code, the address that
+   asked beside their own (warned when they differ), the client and host the program reports
+   about itself (unchecked), picks an organization and approves (`device_approve`) or denies.
 3. The CLI polls (`device_poll`) every `interval` seconds; polling faster earns `slow_down` and
    five more seconds. After approval, the next poll creates a personal `sk-user-` key with origin
    CLI, named after the host and the date, valid 7 days (less if the key policy says so), and
@@ -14,6 +15,7 @@ Codes live KEYPORTAL_DEVICE_CODE_SECONDS (600) and are single-use.
 
 from __future__ import annotations
 
+import ipaddress
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
@@ -96,6 +98,13 @@ def device_code_create(*, client: str, host: str, ip: str) -> tuple[DeviceAuthor
 def device_find(*, user_code: str) -> DeviceAuthorization | None:
     """Return the pending, unexpired request with this user code, or None."""
     return device_pending_list().filter(user_code=normalize_user_code(user_code)).first()
+
+
+def device_requested_elsewhere(*, request: DeviceAuthorization, ip: str) -> bool:
+    """Return whether the login was asked for from an address other than `ip` (both known)."""
+    if not request.ip_address or not ip:
+        return False
+    return ipaddress.ip_address(request.ip_address) != ipaddress.ip_address(ip)
 
 
 def device_approve(*, user: User, organization: Organization, user_code: str, ip: str = "") -> None:

@@ -6,9 +6,13 @@ import json
 from datetime import UTC, datetime, time, timedelta
 
 from django import forms
+from django.core.exceptions import PermissionDenied
+from django.http import Http404
 from django.utils import timezone
 
+from accounts.access import Refused
 from accounts.forms import name_field
+from apikeys.authority import Act
 from apikeys.models import KeyStatus
 from apikeys.permissions import CATALOGUE, PERMISSIONS, PRESETS, ordered
 from apikeys.policy import EXPIRY_DAYS, Policy, expiry_choices
@@ -167,3 +171,16 @@ class PolicyForm(forms.Form):
             "invalid": "Enter a whole number of days.",
         },
     )
+
+
+def add_refusal(form: forms.Form, refused: Refused) -> None:
+    """Show a refusal of what the form asks (grants or an expiry beyond the person's power)
+    next to its field; a key the person may not act on at all is a 403, a hidden one a 404."""
+    if refused.hidden:
+        raise Http404(refused.message)
+    if refused.permission is None:
+        raise PermissionDenied(refused.message)
+    field = {Act.WIDEN: "permissions", Act.CREATE: "permissions", Act.EXTEND: "expiration"}.get(
+        refused.act
+    )
+    form.add_error(field if field in form.fields else None, refused.message)

@@ -102,7 +102,10 @@ PRESETS = {"read-only": ("Read-only", READ_ONLY), "all": ("Allow all", ALL)}
 ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
     Role.OWNER: ALL,
     Role.ADMIN: ALL - {"organization:update", "members:update", "members:delete"},
-    Role.MEMBER: READ_ONLY | {"teams:read", "members:read", "apps:read", "secrets:history"},
+    # Members hold api-keys:manage for their own personal keys (DESIGN rule 5), so that
+    # `keyportal keys create` works for everyone; the rules decide which keys it reaches.
+    Role.MEMBER: READ_ONLY
+    | {"teams:read", "members:read", "apps:read", "secrets:history", "api-keys:manage"},
 }
 
 

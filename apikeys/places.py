@@ -9,13 +9,15 @@ from django.http import Http404, HttpRequest
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
 
-from accounts.access import has_role
+from accounts.access import actor_from_request, has_role
 from accounts.models import Role
 from accounts.selectors import service_account_list
+from apikeys import authority
+from apikeys.authority import Act
 from apikeys.filters import KeyFilterForm, apply_filters, with_status
 from apikeys.models import ApiKey, KeyKind
 from apikeys.policy import exceeds_policy, policies_for
-from apikeys.selectors import api_key_can_revoke, api_key_list, key_owner_exists
+from apikeys.selectors import api_key_list, key_owner_exists
 from keyportal.pagination import paginate
 from projects.models import Project
 from projects.selectors import project_list
@@ -101,7 +103,7 @@ def key_place(request: HttpRequest, kind: str, owner_pk: int | None = None) -> P
 
 def place_keys(request: HttpRequest, place: Place) -> QuerySet[ApiKey]:
     """Return the keys of a place as far as the viewer may see them, revoked ones included."""
-    keys = api_key_list(viewer=request.membership)
+    keys = api_key_list(actor=actor_from_request(request), organization=request.organization)
     if place.every_kind:
         return keys
     keys = keys.filter(kind=place.kind)
@@ -141,11 +143,10 @@ def key_table_context(request: HttpRequest, place: Place) -> dict:
     if page_note:
         notes.append(page_note)
     policies = policies_for(organization=request.organization)
+    actor = actor_from_request(request)
     for key in page.object_list:
         key.exceeds_policy = exceeds_policy(key, policies[key.kind])
-        key.revocable = not key.is_revoked and api_key_can_revoke(
-            viewer=request.membership, api_key=key
-        )
+        key.revocable = not key.is_revoked and authority.allowed(actor, Act.REVOKE, key)
     return {
         "keys": page.object_list,
         "page": page,

@@ -4,59 +4,44 @@ from __future__ import annotations
 
 from django.db.models import Q, QuerySet
 
-from accounts.access import has_role
-from accounts.models import AuditEvent, Membership, Organization, Origin, Role, ServiceAccount
+from accounts.access import Actor
+from accounts.models import AuditEvent, Membership, Organization, Origin, ServiceAccount
+from apikeys import authority
+from apikeys.authority import Act
 from apikeys.models import ApiKey, KeyKind
 
 
-def api_key_list(*, viewer: Membership) -> QuerySet[ApiKey]:
-    """Return the keys the viewer may see, revoked ones included (for their detail pages).
+def api_key_list(*, actor: Actor, organization: Organization) -> QuerySet[ApiKey]:
+    """Return the keys that exist for the actor, revoked ones included (for their pages).
 
-    Owners and admins see every key of the organization; members only their personal keys.
+    As apikeys.authority says: owners and admins see every key of the organization, members
+    their own personal keys, and a key what its owner sees cut to what it may act on.
     """
-    keys = ApiKey.objects.filter(organization=viewer.organization).select_related(
-        "created_by", "owner_user", "owner_service_account", "owner_project"
+    return authority.visible_keys(actor, organization).select_related(
+        "organization", "created_by", "owner_user", "owner_service_account", "owner_project"
     )
-    if not has_role(viewer, Role.ADMIN):
-        keys = keys.filter(kind=KeyKind.USER, owner_user=viewer.user)
-    return keys
 
 
-def api_key_live_list(*, viewer: Membership) -> QuerySet[ApiKey]:
-    """Return the keys the viewer may see that are not revoked (deleting hides a key)."""
-    return api_key_list(viewer=viewer).filter(revoked_at__isnull=True)
+def api_key_live_list(*, actor: Actor, organization: Organization) -> QuerySet[ApiKey]:
+    """Return the keys the actor sees that are not revoked (deleting hides a key)."""
+    return api_key_list(actor=actor, organization=organization).filter(revoked_at__isnull=True)
 
 
-def api_key_can_manage(*, viewer: Membership, api_key: ApiKey) -> bool:
-    """Return True when the viewer may edit and rotate the key (and so also revoke it).
+def api_key_get(*, actor: Actor, organization: Organization, pk: int, act: Act = Act.SEE) -> ApiKey:
+    """Return the key `pk` of the organization if it exists for the actor; else raise Refused
+    (hidden: the doors answer 404).
 
-    People manage their own personal keys; owners and admins manage organization, project and
-    service-account keys. Nobody edits or rotates another member's personal key: a rotation
-    would show them a secret that acts as that member.
+    A key of the organization that the actor may not see is an attempt the rules refuse, and
+    the audit log records it; an id of another tenant or of no key records nothing.
     """
-    if api_key.kind == KeyKind.USER:
-        return api_key.owner_user_id == viewer.user_id
-    return has_role(viewer, Role.ADMIN)
-
-
-def api_key_can_revoke(*, viewer: Membership, api_key: ApiKey) -> bool:
-    """Return True when the viewer may revoke the key: its managers, and owners for any key."""
-    return api_key_can_manage(viewer=viewer, api_key=api_key) or has_role(viewer, Role.OWNER)
-
-
-def api_key_revocable_list(*, viewer: Membership) -> QuerySet[ApiKey]:
-    """Return the live keys the viewer may revoke: as `api_key_can_revoke` says, in one query.
-
-    Owners revoke any key of the organization; admins any key but another member's personal
-    key; members their own personal keys.
-    """
-    keys = ApiKey.objects.filter(organization_id=viewer.organization_id, revoked_at__isnull=True)
-    if has_role(viewer, Role.OWNER):
-        return keys
-    own = Q(kind=KeyKind.USER, owner_user=viewer.user)
-    if has_role(viewer, Role.ADMIN):
-        return keys.filter(~Q(kind=KeyKind.USER) | own)
-    return keys.filter(own)
+    api_key = api_key_list(actor=actor, organization=organization).filter(pk=pk).first()
+    if api_key is not None:
+        return api_key
+    hidden = ApiKey.objects.filter(organization=organization, pk=pk).first()
+    refused = authority.Refused("No such API key.", act=act, api_key=hidden, hidden=True)
+    if hidden is not None:
+        authority.record_refusal(actor, refused, organization)
+    raise refused
 
 
 def key_owner_exists(*, organization: Organization, email: str) -> bool:
@@ -82,10 +67,10 @@ def key_owner_suggestions(*, organization: Organization, text: str, limit: int =
     )[:limit]
 
 
-def cli_login_list(*, viewer: Membership) -> QuerySet[ApiKey]:
-    """Return the viewer's live personal keys made by `keyportal login`, newest first."""
-    return api_key_live_list(viewer=viewer).filter(
-        kind=KeyKind.USER, owner_user_id=viewer.user_id, origin=Origin.CLI
+def cli_login_list(*, actor: Actor, organization: Organization) -> QuerySet[ApiKey]:
+    """Return the person's live personal keys made by `keyportal login`, newest first."""
+    return api_key_live_list(actor=actor, organization=organization).filter(
+        kind=KeyKind.USER, owner_user_id=actor.user.pk, origin=Origin.CLI
     )
 
 

@@ -21,11 +21,13 @@ from accounts.models import (
     User,
 )
 from accounts.services import audit_event, audit_record
+from apikeys import authority
+from apikeys.authority import Act, records_refusals
 from apikeys.models import ApiKey, KeyKind, KeyPolicy, KeyStatus
-from apikeys.permissions import ALL, PERMISSIONS, ROLE_PERMISSIONS, ordered
+from apikeys.permissions import PERMISSIONS, ordered
 from apikeys.policy import Policy, expiry_problem, policy_for
+from apikeys.power import Power, beyond, contains
 from apikeys.scopes import clean_scopes
-from apikeys.selectors import api_key_revocable_list
 from apikeys.tokens import generate_token, token_digest, token_preview
 from projects.models import Project
 
@@ -41,38 +43,14 @@ REVOKED_MESSAGE = "This API key has been revoked; it can no longer be changed."
 Owner = User | ServiceAccount | Project | Organization
 
 
-def permission_ceiling(*, actor: Actor, organization: Organization) -> frozenset[str]:
-    """Return what the acting person holds in the organization; an operator holds everything."""
-    if actor.ceiling is not None:
-        return actor.ceiling
-    if actor.user is None:
-        return ALL
-    role = (
-        Membership.objects.filter(organization=organization, user=actor.user)
-        .values_list("role", flat=True)
-        .first()
-    )
-    return ROLE_PERMISSIONS.get(role, frozenset())
-
-
-def _clean_permissions(
-    permissions: list[str],
-    *,
-    ceiling: frozenset[str],
-    kind: str,
-    held: frozenset[str] = frozenset(),
-) -> list[str]:
-    """Return the permissions checked; `held` are the key's own, which an edit may keep."""
+def _clean_permissions(permissions: list[str], *, kind: str) -> list[str]:
+    """Return the permissions checked against the catalogue and the kind of key, in catalogue
+    order. Whether the actor may hand them on is the authority's question, not this one."""
     unknown = sorted(p for p in permissions if p not in PERMISSIONS)
     if unknown:
         raise ValidationError({"permissions": f"Unknown permission: {', '.join(unknown)}."})
     if not permissions:
         raise ValidationError({"permissions": "Choose at least one permission."})
-    beyond = [p for p in ordered(set(permissions)) if p not in ceiling and p not in held]
-    if beyond:
-        raise ValidationError(
-            {"permissions": f"You cannot give a key what you do not hold: {', '.join(beyond)}."}
-        )
     if kind == KeyKind.PROJECT:
         wide = [p for p in ordered(set(permissions)) if not PERMISSIONS[p].scope_levels]
         if wide:
@@ -162,6 +140,7 @@ def _record(actor: Actor, api_key: ApiKey, action: str, **detail) -> None:
     )
 
 
+@records_refusals
 def api_key_create(
     *,
     actor: Actor,
@@ -173,17 +152,26 @@ def api_key_create(
     scopes: dict | None = None,
     expires_at: datetime | None = None,
 ) -> tuple[ApiKey, str]:
-    """Create a key and return it with its plaintext token, which is never stored or shown again."""
+    """Create a key and return it with its plaintext token, which is never stored or shown again.
+
+    The actor must hold every grant the key will hold (DESIGN rule 1), and personal keys are
+    made only by the person they belong to (rule 2).
+    """
     owner = organization if kind == KeyKind.ORGANIZATION else owner
     _check_owner(organization, kind, owner)
     name = name.strip() or f"key-{timezone.now():%Y%m%d}-{secrets.token_hex(3)}"
     _check_name_length(name)
-    permissions = _clean_permissions(
-        permissions, ceiling=permission_ceiling(actor=actor, organization=organization), kind=kind
-    )
+    permissions = _clean_permissions(permissions, kind=kind)
     project = owner if kind == KeyKind.PROJECT else None
     scopes = clean_scopes(
         scopes or {}, permissions=permissions, organization=organization, project=project
+    )
+    authority.check_create(
+        actor,
+        organization=organization,
+        kind=kind,
+        owner_user_id=owner.pk if kind == KeyKind.USER else None,
+        power=Power.of_grants(permissions, scopes, project_id=project.pk if project else None),
     )
     _check_expiry(policy_for(organization=organization, kind=kind), expires_at)
     token = generate_token(kind)
@@ -210,66 +198,104 @@ def api_key_create(
     return api_key, token
 
 
-def _locked(api_key: ApiKey) -> ApiKey:
+def _locked(actor: Actor, api_key: ApiKey) -> ApiKey:
+    """Lock the key's row and return it as it is now, if the actor may see it and it is live."""
     locked = ApiKey.objects.select_for_update().select_related("organization").get(pk=api_key.pk)
+    authority.check(actor, Act.SEE, locked)
     if locked.is_revoked:
         raise ValidationError(REVOKED_MESSAGE)
     return locked
 
 
+def _expiry_act(before: datetime | None, after: datetime | None) -> Act | None:
+    """Return whether a new expiry extends the key's life, shortens it, or changes nothing."""
+    if after == before:
+        return None
+    if before is not None and (after is None or after > before):
+        return Act.EXTEND
+    return Act.NARROW
+
+
+def _grants_act(before: Power, after: Power) -> Act | None:
+    """Return whether new grants widen the key, narrow it, or change nothing."""
+    if after == before:
+        return None
+    return Act.NARROW if contains(before, after) is None else Act.WIDEN
+
+
+@records_refusals
 def api_key_update(
     *,
     actor: Actor,
     api_key: ApiKey,
-    name: str,
-    status: str,
-    permissions: list[str],
-    scopes: dict | None = None,
+    name: str | object = UNCHANGED,
+    status: str | object = UNCHANGED,
+    permissions: list[str] | object = UNCHANGED,
+    scopes: dict | object = UNCHANGED,
     expires_at: datetime | object | None = UNCHANGED,
 ) -> ApiKey:
-    """Change a key's name, status, permissions, scopes and, when given, expiry; not if revoked."""
-    if status not in KeyStatus.values:
+    """Change what is given of a key's name, status, permissions, scopes and expiry.
+
+    Each change is an act the rules judge (DESIGN, "Authority over keys"): renaming and
+    narrowing need to manage the key; disabling may also be done by organization owners to
+    personal keys; widening, extending and enabling need the actor to hold every grant the
+    key will hold. Permissions given without scopes keep the scopes they had. A revoked key
+    cannot be changed.
+    """
+    if status is not UNCHANGED and status not in KeyStatus.values:
         raise ValidationError({"status": "Choose Active or Disabled."})
     with transaction.atomic():
-        api_key = _locked(api_key)
+        api_key = _locked(actor, api_key)
         organization = api_key.organization
-        name = name.strip() or api_key.name
-        _check_name_length(name)
-        ceiling = permission_ceiling(actor=actor, organization=organization)
-        held = frozenset(api_key.permissions)
-        # What the editor does not hold stays exactly as it was: they can neither add nor drop it.
-        kept = held - ceiling
-        permissions = _clean_permissions(
-            sorted(set(permissions) | kept), ceiling=ceiling, kind=api_key.kind, held=held
-        )
-        scopes = {
-            **{pid: refs for pid, refs in api_key.scopes.items() if pid in kept},
-            **(scopes or {}),
+        values = {
+            "name": api_key.name if name is UNCHANGED else (name.strip() or api_key.name),
+            "status": api_key.status if status is UNCHANGED else status,
+            "permissions": api_key.permissions,
+            "scopes": api_key.scopes,
+            "expires_at": api_key.expires_at if expires_at is UNCHANGED else expires_at,
         }
-        scopes = clean_scopes(
-            scopes,
-            permissions=permissions,
-            organization=organization,
-            project=api_key.owner_project,
-        )
-        if expires_at is UNCHANGED:
-            expires_at = api_key.expires_at
-        elif expires_at != api_key.expires_at:
-            _check_expiry(policy_for(organization=organization, kind=api_key.kind), expires_at)
+        _check_name_length(values["name"])
+        if permissions is not UNCHANGED or scopes is not UNCHANGED:
+            if permissions is not UNCHANGED:
+                values["permissions"] = _clean_permissions(permissions, kind=api_key.kind)
+            wanted = (
+                {p: refs for p, refs in api_key.scopes.items() if p in values["permissions"]}
+                if scopes is UNCHANGED
+                else scopes
+            )
+            values["scopes"] = clean_scopes(
+                wanted,
+                permissions=values["permissions"],
+                organization=organization,
+                project=api_key.owner_project,
+            )
+        project_id = api_key.owner_project_id
+        before = Power.of_grants(api_key.permissions, api_key.scopes, project_id=project_id)
+        after = Power.of_grants(values["permissions"], values["scopes"], project_id=project_id)
+        acts = [
+            Act.RENAME if values["name"] != api_key.name else None,
+            _grants_act(before, after),
+            _expiry_act(api_key.expires_at, values["expires_at"]),
+            {KeyStatus.DISABLED: Act.DISABLE, KeyStatus.ACTIVE: Act.ENABLE}.get(values["status"])
+            if values["status"] != api_key.status
+            else None,
+        ]
+        # What the key will hold, cut to its owner's role if personal; and what the edit adds,
+        # uncut: nobody stores in a key a grant they do not hold, even one the role hides.
+        will_hold = authority.key_power(_with(api_key, values)).union(beyond(before, after))
+        for act in sorted({a for a in acts if a}, key=list(Act).index):
+            authority.check(actor, act, api_key, after=will_hold)
+        if values["expires_at"] != api_key.expires_at:
+            _check_expiry(
+                policy_for(organization=organization, kind=api_key.kind), values["expires_at"]
+            )
         _check_name(
             organization=organization,
             kind=api_key.kind,
             owner=api_key.owner,
-            name=name,
+            name=values["name"],
             exclude=api_key.pk,
         )
-        values = {
-            "name": name,
-            "status": status,
-            "permissions": permissions,
-            "scopes": scopes,
-            "expires_at": expires_at,
-        }
         changed = [field for field, value in values.items() if getattr(api_key, field) != value]
         for field, value in values.items():
             setattr(api_key, field, value)
@@ -278,15 +304,30 @@ def api_key_update(
     return api_key
 
 
+def _with(api_key: ApiKey, values: dict) -> ApiKey:
+    """Return an unsaved copy of the key holding `values`, to judge what it will hold."""
+    future = ApiKey(
+        **{f.attname: getattr(api_key, f.attname) for f in ApiKey._meta.concrete_fields}
+    )
+    for field, value in values.items():
+        setattr(future, field, value)
+    return future
+
+
+@records_refusals
 def api_key_rotate(*, actor: Actor, api_key: ApiKey, grace: str = "now") -> tuple[ApiKey, str]:
-    """Give the key a new secret; the old one stops now or at the end of the grace period."""
+    """Give the key a new secret; the old one stops now or at the end of the grace period.
+
+    A rotation hands over the key's power, so the actor must hold all of it (rule 1).
+    """
     if grace not in ROTATION_GRACE:
         raise ValidationError(
             {"grace": "Choose when the old secret stops: now, 1 hour, 24 hours or 7 days."}
         )
     token = generate_token(api_key.kind)
     with transaction.atomic():
-        api_key = _locked(api_key)
+        api_key = _locked(actor, api_key)
+        authority.check(actor, Act.ROTATE, api_key)
         now = timezone.now()
         period = ROTATION_GRACE[grace]
         policy = policy_for(organization=api_key.organization, kind=api_key.kind)
@@ -311,10 +352,20 @@ def api_key_rotate(*, actor: Actor, api_key: ApiKey, grace: str = "now") -> tupl
     return api_key, token
 
 
+@records_refusals
 def api_key_revoke(*, actor: Actor, api_key: ApiKey) -> ApiKey:
-    """Revoke a key for good, and hide it from lists; its row stays for the history."""
+    """Revoke a key for good, and hide it from lists; its row stays for the history.
+
+    Revoking a revoked key again changes nothing and is no failure: a retried request is
+    answered as the first one was.
+    """
     with transaction.atomic():
-        api_key = _locked(api_key)
+        api_key = (
+            ApiKey.objects.select_for_update().select_related("organization").get(pk=api_key.pk)
+        )
+        authority.check(actor, Act.REVOKE, api_key)
+        if api_key.is_revoked:
+            return api_key
         api_key.revoked_at = timezone.now()
         api_key.revoked_by = actor.user
         api_key.previous_digest = None
@@ -326,35 +377,50 @@ def api_key_revoke(*, actor: Actor, api_key: ApiKey) -> ApiKey:
     return api_key
 
 
-def api_key_bulk_revoke(*, actor: Actor, viewer: Membership, ids: list[int]) -> int:
-    """Revoke the keys among `ids` the viewer may revoke, in one transaction; return how many.
+def api_key_bulk_revoke(*, actor: Actor, organization: Organization, ids: list[int]) -> int:
+    """Revoke the keys among `ids` the actor may revoke, in one transaction; return how many.
 
-    Ids of keys the viewer may not see or revoke (another organization's, another member's
-    personal key) and keys already revoked are left alone and not counted. The rows are locked
+    Ids of keys the actor may not revoke (another organization's, another member's personal
+    key) and keys already revoked are left alone and not counted; a refused key of the
+    organization is recorded in the audit log like any refused attempt. The rows are locked
     first, so of two overlapping revokes at once each key is revoked, and recorded, once.
     Four statements whatever the count: lock, update, history, and the transaction's own.
     """
     with transaction.atomic():
         keys = list(
-            api_key_revocable_list(viewer=viewer)
+            authority.revocable_keys(actor, organization)
             .filter(pk__in=ids)
             .select_for_update()
             .only("id", "name", "preview", "kind", "organization_id")
             .order_by("pk")
         )
-        if not keys:
-            return 0
-        ApiKey.objects.filter(pk__in=[key.pk for key in keys]).revoke(by=actor.user)
-        AuditEvent.objects.bulk_create(
-            audit_event(
-                actor=actor,
-                organization=viewer.organization,
-                action="api_key.revoked",
-                target=key,
-                detail={"name": key.name, "preview": key.preview, "kind": key.kind, "bulk": True},
+        if keys:
+            ApiKey.objects.filter(pk__in=[key.pk for key in keys]).revoke(by=actor.user)
+            AuditEvent.objects.bulk_create(
+                audit_event(
+                    actor=actor,
+                    organization=organization,
+                    action="api_key.revoked",
+                    target=key,
+                    detail={
+                        "name": key.name,
+                        "preview": key.preview,
+                        "kind": key.kind,
+                        "bulk": True,
+                    },
+                )
+                for key in keys
             )
-            for key in keys
-        )
+    refused = (
+        ApiKey.objects.filter(organization=organization, pk__in=ids, revoked_at__isnull=True)
+        .exclude(pk__in=[key.pk for key in keys])
+        .select_related("organization")
+    )
+    for api_key in refused:
+        try:
+            authority.check(actor, Act.REVOKE, api_key)
+        except authority.Refused as refusal:
+            authority.record_refusal(actor, refusal, organization)
     return len(keys)
 
 

@@ -20,6 +20,7 @@ from django.utils import timezone
 from accounts.models import Membership
 from apikeys.models import ApiKey, KeyKind, KeyStatus
 from apikeys.permissions import ALL, ROLE_PERMISSIONS
+from apikeys.power import Power
 from apikeys.tokens import has_token_format, token_digest
 
 
@@ -40,6 +41,16 @@ class VerifiedKey:
     api_key: ApiKey
     # The key's permissions cut to what its owner's role holds right now.
     permissions: frozenset[str] = field(default_factory=frozenset)
+    # The permission the API operation declares (apikeys.api.routing), set by its authentication.
+    route_permission: str | None = None
+    # The person exploring the API as this key in the console (DESIGN rule 6), if any.
+    explorer: Any = None
+
+    def power(self) -> Power:
+        """Return the key's grants with their scopes, cut to its owner's current role."""
+        key = self.api_key
+        grants = Power.of_grants(key.permissions, key.scopes, project_id=key.owner_project_id)
+        return grants.cut_to(self.permissions)
 
 
 # What the lookup reads of the key's relations: what the checks, `whoami`, GET /organization
@@ -278,6 +289,21 @@ def verify_token(token: str) -> VerifiedKey:
         api_key.previous_valid_until is None or api_key.previous_valid_until <= now
     ):
         raise KeyRejected("invalid_key", "The API key was rotated; use its new secret.")
+    return _verified(api_key, now)
+
+
+def verify_stored(api_key_id: int) -> VerifiedKey:
+    """Verify a key by its id, as if its current secret had been sent (the Explorer's way of
+    acting as a key whose secret nobody knows): the same lookup and the same checks."""
+    digest = ApiKey.objects.filter(pk=api_key_id).values_list("digest", flat=True).first()
+    api_key = _lookup(digest) if digest else None
+    if api_key is None:
+        raise KeyRejected(*INVALID)
+    return _verified(api_key, timezone.now())
+
+
+def _verified(api_key: ApiKey, now) -> VerifiedKey:
+    """Check the key's state and its owner's, from the row already read; return its power."""
     if api_key.revoked_at is not None:
         raise KeyRejected("key_revoked", "The API key has been revoked.")
     if api_key.status == KeyStatus.DISABLED:
@@ -288,7 +314,9 @@ def verify_token(token: str) -> VerifiedKey:
     if api_key.kind == KeyKind.USER:
         if api_key.owner_role is None:
             # The owner left the organization: their keys are as good as revoked.
-            raise KeyRejected("key_revoked", "The API key's owner is no longer a member.")
+            raise KeyRejected("invalid_key", "The API key's owner is no longer a member.")
+        if not api_key.owner_user.is_active:
+            raise KeyRejected("key_disabled", "The API key's owner is deactivated.")
         ceiling = ROLE_PERMISSIONS[api_key.owner_role]
     elif api_key.kind == KeyKind.SERVICE_ACCOUNT and not api_key.owner_service_account.is_active:
         raise KeyRejected("key_disabled", "The API key's service account is deactivated.")

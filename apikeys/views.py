@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.http import HttpRequest, HttpResponse
 
-from accounts.access import org_view
+from accounts.access import actor_from_request, org_view
 from accounts.models import Role
 from apikeys.models import KeyKind
 from apikeys.places import key_place, key_table_context
@@ -26,5 +26,7 @@ def personal_keys(request: HttpRequest) -> HttpResponse:
     """List the viewer's personal `sk-user-` keys."""
     context = key_table_context(request, key_place(request, KeyKind.USER))
     context["title"] = "Personal API keys"
-    context["cli_logins"] = cli_login_list(viewer=request.membership)
+    context["cli_logins"] = cli_login_list(
+        actor=actor_from_request(request), organization=request.organization
+    )
     return render_page(request, "apikeys/key_list.html", context, partial="key-table")

@@ -10,8 +10,9 @@ from django.views.decorators.http import require_GET, require_POST
 
 from accounts.access import actor_from_request, org_view
 from accounts.models import Role
+from apikeys.authority import revocable_keys
 from apikeys.places import key_count
-from apikeys.selectors import api_key_revocable_list, key_owner_suggestions
+from apikeys.selectors import key_owner_suggestions
 from apikeys.services import api_key_bulk_revoke
 from keyportal.rendering import render_page
 
@@ -60,7 +61,7 @@ def api_key_bulk_revoke_view(request: HttpRequest) -> HttpResponse:
         return _refuse(request, "Select at least one key to revoke.", back)
     if request.POST.get("confirm") != "yes":
         keys = list(
-            api_key_revocable_list(viewer=request.membership)
+            revocable_keys(actor_from_request(request), request.organization)
             .filter(pk__in=ids)
             .only("id", "name", "preview")
             .order_by("name", "pk")
@@ -70,7 +71,7 @@ def api_key_bulk_revoke_view(request: HttpRequest) -> HttpResponse:
         context = {"keys": keys, "count": key_count(len(keys)), "back": back}
         return render_page(request, "apikeys/key_bulk_revoke.html", context, partial="confirm")
     revoked = api_key_bulk_revoke(
-        actor=actor_from_request(request), viewer=request.membership, ids=ids
+        actor=actor_from_request(request), organization=request.organization, ids=ids
     )
     if revoked:
         messages.success(request, f"{key_count(revoked)} revoked.")

@@ -2,33 +2,42 @@
 
 from __future__ import annotations
 
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods
 
-from accounts.access import actor_from_request, org_view
-from apikeys.forms import ApiKeyForm, RotateForm
+from accounts.access import Refused, actor_from_request, org_view
+from apikeys import authority
+from apikeys.authority import Act
+from apikeys.forms import ApiKeyForm, RotateForm, add_refusal
 from apikeys.models import ApiKey, KeyKind
 from apikeys.places import Place, key_place
 from apikeys.policy import policy_for
 from apikeys.scopes import scope_choices
-from apikeys.selectors import api_key_can_manage, api_key_list
-from apikeys.services import api_key_create, api_key_rotate, permission_ceiling
+from apikeys.selectors import api_key_get
+from apikeys.services import api_key_create, api_key_rotate
 from keyportal.forms import add_service_errors
 from keyportal.rendering import render_page
 
 
 def key_form(
-    request: HttpRequest, place: Place, *, data=None, initial=None, editing=False
+    request: HttpRequest,
+    place: Place,
+    *,
+    data=None,
+    initial=None,
+    editing=False,
+    held: frozenset[str] = frozenset(),
 ) -> ApiKeyForm:
-    """Return the key form for a place, offering what the viewer holds and the policy allows."""
+    """Return the key form for a place, offering what the person holds (and, when editing,
+    what the key holds, which they may take away) and what the policy allows."""
     org = request.organization
+    holds = authority.actor_power(actor_from_request(request), org.pk).permissions
     return ApiKeyForm(
         data,
         initial=initial,
-        ceiling=permission_ceiling(actor=actor_from_request(request), organization=org),
+        ceiling=holds | held,
         scope_choices=scope_choices(org, place.project),
         whole_label=place.whole_label,
         project_key=place.kind == KeyKind.PROJECT,
@@ -73,6 +82,8 @@ def api_key_create_view(request: HttpRequest, kind: str, owner: int | None = Non
                     scopes=form.cleaned_data["scopes"],
                     expires_at=form.cleaned_data.get("expires_at"),
                 )
+            except Refused as refused:
+                add_refusal(form, refused)
             except ValidationError as error:
                 add_service_errors(form, error)
             else:
@@ -85,15 +96,17 @@ def api_key_create_view(request: HttpRequest, kind: str, owner: int | None = Non
 @require_http_methods(["GET", "POST"])
 def api_key_rotate_view(request: HttpRequest, pk: int) -> HttpResponse:
     """Choose when the old secret stops, then reveal the new one once."""
-    api_key = get_object_or_404(api_key_list(viewer=request.membership), pk=pk)
-    if not api_key_can_manage(viewer=request.membership, api_key=api_key):
-        raise PermissionDenied("You may see this key but not rotate it.")
+    actor = actor_from_request(request)
+    act = Act.ROTATE if request.method == "POST" else Act.SEE
+    api_key = api_key_get(actor=actor, organization=request.organization, pk=pk, act=act)
+    if request.method == "GET":
+        authority.check(actor, Act.ROTATE, api_key)
     form = RotateForm(request.POST or None)
     back = reverse("api_key_detail", kwargs={"org": request.organization.slug, "pk": api_key.pk})
     if request.method == "POST" and form.is_valid():
         try:
             api_key, token = api_key_rotate(
-                actor=actor_from_request(request), api_key=api_key, grace=form.cleaned_data["grace"]
+                actor=actor, api_key=api_key, grace=form.cleaned_data["grace"]
             )
         except ValidationError as error:
             add_service_errors(form, error)

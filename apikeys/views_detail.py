@@ -4,25 +4,23 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import BadRequest, ValidationError
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
-from django.views.decorators.http import require_http_methods
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts.access import actor_from_request, org_view
+from apikeys import authority
+from apikeys.authority import Act, Refused
 from apikeys.charts import usage_bars
-from apikeys.models import ApiKey, KeyKind
+from apikeys.forms import add_refusal
+from apikeys.models import ApiKey, KeyKind, KeyStatus
 from apikeys.permissions import CATALOGUE, GROUP_OF, ROLE_PERMISSIONS
 from apikeys.places import key_place
 from apikeys.policy import exceeds_policy, policy_for
 from apikeys.scopes import describe_scopes
-from apikeys.selectors import (
-    api_key_can_manage,
-    api_key_can_revoke,
-    api_key_history,
-    api_key_list,
-)
-from apikeys.services import REVOKED_MESSAGE, UNCHANGED, api_key_revoke, api_key_update
+from apikeys.selectors import api_key_get, api_key_history
+from apikeys.services import REVOKED_MESSAGE, api_key_revoke, api_key_update
 from apikeys.usage import daily_counts
 from apikeys.views_create import key_form
 from keyportal.forms import add_service_errors
@@ -65,45 +63,68 @@ def _initial(api_key: ApiKey) -> dict:
     return initial
 
 
+def _changes(form) -> dict:
+    """Return what the edit form changes: permissions and scopes only when touched, so that
+    saving a new name never rewrites grants the form cannot show (several scopes of one
+    permission, made through the API)."""
+    data = form.cleaned_data
+    changes = {"name": data["name"], "status": data["status"]}
+    grant_fields = {"preset", "permissions"} | {f for f in form.fields if f.startswith("scope_")}
+    if grant_fields & set(form.changed_data):
+        changes.update(permissions=data["permissions"], scopes=data["scopes"])
+    if "expires_at" in data:
+        changes["expires_at"] = data["expires_at"]
+    return changes
+
+
+def _abilities(actor, api_key: ApiKey) -> dict[str, bool]:
+    """Return which acts the page offers: what the rules allow, nothing once revoked."""
+    if api_key.is_revoked:
+        return {}
+    return {
+        act.value: authority.allowed(actor, act, api_key)
+        for act in (Act.RENAME, Act.ROTATE, Act.REVOKE, Act.DISABLE, Act.ENABLE, Act.EXPLORE)
+    }
+
+
 @org_view
 @require_http_methods(["GET", "POST"])
 def api_key_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    """Show a key; people who manage it edit its name, status, permissions and scopes."""
-    api_key = get_object_or_404(api_key_list(viewer=request.membership), pk=pk)
-    can_manage = api_key_can_manage(viewer=request.membership, api_key=api_key)
+    """Show a key; those the rules let manage it edit its name, status, grants and expiry."""
+    actor = actor_from_request(request)
+    act = Act.EDIT if request.method == "POST" else Act.SEE
+    api_key = api_key_get(actor=actor, organization=request.organization, pk=pk, act=act)
     place = _place_for(request, api_key)
     form = key_form(
-        request, place, data=request.POST or None, initial=_initial(api_key), editing=True
+        request,
+        place,
+        data=request.POST or None,
+        initial=_initial(api_key),
+        editing=True,
+        held=frozenset(api_key.permissions),
     )
     if request.method == "POST":
-        if not can_manage:
-            raise PermissionDenied("You may see this key but not change it.")
         if api_key.is_revoked:
             form.is_valid()
             form.add_error(None, REVOKED_MESSAGE)
         elif form.is_valid():
             try:
-                api_key_update(
-                    actor=actor_from_request(request),
-                    api_key=api_key,
-                    name=form.cleaned_data["name"],
-                    status=form.cleaned_data["status"],
-                    permissions=form.cleaned_data["permissions"],
-                    scopes=form.cleaned_data["scopes"],
-                    expires_at=form.cleaned_data.get("expires_at", UNCHANGED),
-                )
+                api_key_update(actor=actor, api_key=api_key, **_changes(form))
+            except Refused as refused:
+                add_refusal(form, refused)
             except ValidationError as error:
                 add_service_errors(form, error)
             else:
                 messages.success(request, "The API key has been updated.")
                 return redirect("api_key_detail", org=request.organization.slug, pk=api_key.pk)
+    can = _abilities(actor, api_key)
     context = {
         "api_key": api_key,
         "form": form,
         "place": place,
-        "can_manage": can_manage and not api_key.is_revoked,
-        "can_revoke": not api_key.is_revoked
-        and api_key_can_revoke(viewer=request.membership, api_key=api_key),
+        "can": can,
+        "can_manage": can.get("rename", False),
+        "can_revoke": can.get("revoke", False),
         "permission_rows": _permission_rows(api_key),
         "history": api_key_history(api_key=api_key)[:50],
         "usage": usage_bars(daily_counts(api_key)),
@@ -124,17 +145,44 @@ def _place_for(request: HttpRequest, api_key: ApiKey):
 
 
 @org_view
+@require_POST
+def api_key_status(request: HttpRequest, pk: int) -> HttpResponse:
+    """Disable or enable a key from its page's header, as the rules allow."""
+    actor = actor_from_request(request)
+    status = request.POST.get("status", "")
+    if status not in KeyStatus.values:
+        raise BadRequest("Choose Active or Disabled.")
+    act = Act.DISABLE if status == KeyStatus.DISABLED else Act.ENABLE
+    api_key = api_key_get(actor=actor, organization=request.organization, pk=pk, act=act)
+    try:
+        api_key_update(actor=actor, api_key=api_key, status=status)
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+    else:
+        done = (
+            "disabled: it is refused from the next request" if status == "disabled" else ("enabled")
+        )
+        messages.success(request, f"The API key “{api_key.name}” has been {done}.")
+    return redirect("api_key_detail", org=request.organization.slug, pk=api_key.pk)
+
+
+@org_view
 @require_http_methods(["GET", "POST"])
 def api_key_delete(request: HttpRequest, pk: int) -> HttpResponse:
-    """Confirm, then revoke a key; it disappears from lists and stops working at once."""
-    api_key = get_object_or_404(api_key_list(viewer=request.membership), pk=pk)
-    if not api_key_can_revoke(viewer=request.membership, api_key=api_key):
-        raise PermissionDenied("You may see this key but not delete it.")
+    """Confirm, then revoke a key; it disappears from lists and stops working at once.
+
+    A second confirmation of the same revoke (a double click, a retried POST) is answered as
+    the first one was.
+    """
+    actor = actor_from_request(request)
+    act = Act.REVOKE if request.method == "POST" else Act.SEE
+    api_key = api_key_get(actor=actor, organization=request.organization, pk=pk, act=act)
     place = _place_for(request, api_key)
-    error = REVOKED_MESSAGE if api_key.is_revoked else None
-    if request.method == "POST" and error is None:
-        api_key_revoke(actor=actor_from_request(request), api_key=api_key)
+    if request.method == "POST":
+        api_key_revoke(actor=actor, api_key=api_key)
         messages.success(request, f"The API key “{api_key.name}” has been revoked.")
         return redirect(place.page_url)
+    authority.check(actor, Act.REVOKE, api_key)
+    error = REVOKED_MESSAGE if api_key.is_revoked else None
     context = {"api_key": api_key, "place": place, "error": error}
     return render(request, "apikeys/key_delete.html", context, status=422 if error else 200)

@@ -9,7 +9,13 @@ from django.views.decorators.http import require_http_methods
 from django_ratelimit.core import is_ratelimited
 
 from accounts.selectors import membership_list_for_user
-from apikeys.device import device_approve, device_deny, device_find, normalize_user_code
+from apikeys.device import (
+    device_approve,
+    device_deny,
+    device_find,
+    device_requested_elsewhere,
+    normalize_user_code,
+)
 from keyportal.http import client_ip
 
 # Codes are 8 letters of 20: guessing one is hopeless, and this keeps anyone from trying.
@@ -18,7 +24,7 @@ LOOKUPS_PER_MINUTE = "30/m"
 
 @require_http_methods(["GET", "POST"])
 def device(request: HttpRequest) -> HttpResponse:
-    """Enter (or follow a link with) a login code, see who asks, pick an organization, decide."""
+    """Enter (or follow a link with) a login code, check where it came from, pick, decide."""
     data = request.POST if request.method == "POST" else request.GET
     code = normalize_user_code(data.get("code", ""))[:20]
     memberships = list(membership_list_for_user(user=request.user))
@@ -38,6 +44,10 @@ def device(request: HttpRequest) -> HttpResponse:
         )
         return render(request, "apikeys/device.html", context, status=404)
     context["login"] = login
+    context["your_ip"] = client_ip(request)
+    context["requested_elsewhere"] = device_requested_elsewhere(
+        request=login, ip=context["your_ip"]
+    )
     if request.method == "GET":
         return render(request, "apikeys/device.html", context)
     return _decide(request, login.user_code, memberships, context)

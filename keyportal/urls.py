@@ -2,7 +2,8 @@
 
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_not_required
-from django.urls import include, path, register_converter
+from django.urls import include, path, re_path, register_converter
+from django.views.decorators.csrf import csrf_exempt
 
 from accounts import views as accounts
 from accounts import views_audit as audit
@@ -16,7 +17,7 @@ from apikeys import views_detail as key_detail
 from apikeys import views_device as key_device
 from apikeys import views_explore as key_explore
 from apikeys import views_policy as key_policy
-from apikeys.api import api
+from apikeys.api import api, not_found
 from projects import views as projects
 from projects import views_edit as edit
 from projects import views_secrets as secrets
@@ -105,13 +106,19 @@ organization_patterns = [
     path("api-keys/<int:pk>/rotate/", key_create.api_key_rotate_view, name="api_key_rotate"),
     path("api-keys/<int:pk>/explore/", key_explore.api_key_explore, name="api_key_explore"),
     path("api-keys/<int:pk>/delete/", key_detail.api_key_delete, name="api_key_delete"),
+    path("api-keys/<int:pk>/status/", key_detail.api_key_status, name="api_key_status"),
     path("settings/api-keys/", apikeys.personal_keys, name="personal_keys"),
 ]
 
 
 def keyed(urls: tuple) -> tuple:
-    """Exempt the API's views from the console's login: an API key is their authentication."""
+    """Exempt the API's views from the console's login: an API key is their authentication.
+
+    Any other path under the API answers the API's JSON 404 (an id that is not one included).
+    """
     patterns, app_name, namespace = urls
+    # [\s\S], not ".": a path holding a newline (%0A) is under the API too.
+    patterns = [*patterns, re_path(r"^(?P<path>[\s\S]*)$", csrf_exempt(not_found))]
     for pattern in patterns:
         login_not_required(pattern.callback)
     return patterns, app_name, namespace
@@ -121,6 +128,7 @@ urlpatterns = [
     path("api/v1/", keyed(api.urls)),
     path("", accounts.home, name="home"),
     path("signup/", accounts.signup, name="signup"),
+    path("signup/confirm/", accounts.signup_confirm, name="signup_confirm"),
     path(
         "login/",
         auth_views.LoginView.as_view(

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from typing import IO
+
 from django.core.exceptions import ValidationError
-from django.core.files.base import ContentFile
+from django.core.files import File
 from django.db import IntegrityError, models, transaction
 from django.db.models import Max
 
@@ -165,9 +167,10 @@ def app_update(*, actor: Actor, app: App, name: str) -> App:
     return hierarchy_rename(actor=actor, obj=app, name=name)
 
 
-def app_publish(*, actor: Actor, app: App, data: bytes) -> AppVersion:
-    """Store a checked bundle as the app's next version."""
-    bundle = check_bundle(data)
+def app_publish(*, actor: Actor, app: App, bundle: IO[bytes]) -> AppVersion:
+    """Store the bundle a seekable binary file holds, once checked, as the app's next version."""
+    bundle.seek(0)
+    checked = check_bundle(bundle)
     with transaction.atomic():
         # Lock the app row so two publishes cannot take the same version number.
         App.objects.select_for_update().filter(pk=app.pk).first()
@@ -175,18 +178,19 @@ def app_publish(*, actor: Actor, app: App, data: bytes) -> AppVersion:
         version = AppVersion(
             app=app,
             version=last + 1,
-            size=len(data),
-            sha256=bundle.sha256,
-            files=bundle.files,
+            size=checked.size,
+            sha256=checked.sha256,
+            files=checked.files,
             actor_label=actor.display,
         )
-        version.bundle.save(f"{app.slug}-v{last + 1}.tar.gz", ContentFile(data), save=False)
+        bundle.seek(0)
+        version.bundle.save(f"{app.slug}-v{last + 1}.tar.gz", File(bundle), save=False)
         version.save()
         audit_record(
             actor=actor,
             organization=app.organization,
             action="app.published",
             target=app,
-            detail={"version": version.version, "sha256": bundle.sha256, "size": len(data)},
+            detail={"version": version.version, "sha256": checked.sha256, "size": checked.size},
         )
     return version

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import logging
 
+from django.core.exceptions import BadRequest, RequestDataTooBig, SuspiciousOperation
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import DataError
 from django.http import Http404, HttpRequest, HttpResponse
+from django.http.multipartparser import MultiPartParserError
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
 
+from accounts.access import Refused
 from apikeys.api.apps import AppNoAccess
 from apikeys.api.auth import KeyAuth, RateLimited
 from apikeys.reach import Denied
@@ -37,6 +40,11 @@ def error(request: HttpRequest, status: int, code: str, message: str, **extra) -
     return api.create_response(
         request, {"error": {"code": code, "message": message, **extra}}, status=status
     )
+
+
+def not_found(request: HttpRequest, path: str = "") -> HttpResponse:
+    """Answer a URL under the API that names no operation (an id that is not one included)."""
+    return error(request, 404, "not_found", "Not found, or outside this key's reach.")
 
 
 @api.exception_handler(KeyRejected)
@@ -73,6 +81,15 @@ def on_denied(request, exc: Denied):
         f"The API key lacks the permission {exc.permission}.",
         permission=exc.permission,
     )
+
+
+@api.exception_handler(Refused)
+def on_refused_by_rules(request, exc: Refused):
+    """The rules of DESIGN's "Authority over keys": a hidden key is a 404, anything else 403."""
+    if exc.hidden:
+        return error(request, 404, "not_found", "Not found, or outside this key's reach.")
+    extra = {"permission": exc.permission} if exc.permission else {}
+    return error(request, 403, exc.code, exc.message, **extra)
 
 
 @api.exception_handler(AppNoAccess)
@@ -116,6 +133,36 @@ def on_unstorable(request, exc):
     # error, never a 500. Validation in the schemas should catch it first.
     log.warning("Unstorable API input on %s: %s", request.path, exc)
     return error(request, 422, "invalid_request", "A value is out of range or cannot be stored.")
+
+
+@api.exception_handler(MultiPartParserError)
+@api.exception_handler(BadRequest)
+def on_unreadable(request, exc):
+    # Django's parsers refuse the body (a multipart without a boundary, a form that is not
+    # UTF-8). Without a handler django-ninja re-raises: Django answers its own HTML 400, or,
+    # with DEBUG on, django-ninja answers 500.
+    return error(request, 400, "bad_request", f"Cannot parse request body: {exc}")
+
+
+def _log_suspicious(request: HttpRequest, exc: SuspiciousOperation, status: int) -> None:
+    # Where and how Django itself logs what it would have answered.
+    logging.getLogger(f"django.security.{type(exc).__name__}").error(
+        str(exc), extra={"status_code": status, "request": request}
+    )
+
+
+@api.exception_handler(SuspiciousOperation)
+def on_suspicious(request, exc):
+    # Too many fields or files in a form, among others. Their text can name server settings
+    # or paths, so it goes to the log only.
+    _log_suspicious(request, exc, 400)
+    return error(request, 400, "bad_request", "The request cannot be read.")
+
+
+@api.exception_handler(RequestDataTooBig)
+def on_too_big(request, exc):
+    _log_suspicious(request, exc, 413)
+    return error(request, 413, "too_large", "The request body is too large.")
 
 
 @api.exception_handler(HttpError)

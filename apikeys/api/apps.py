@@ -7,20 +7,20 @@ from datetime import datetime
 
 from django.http import HttpRequest
 from django.shortcuts import get_object_or_404
-from ninja import File, Router, Schema, Status
+from ninja import File, Schema, Status
 from ninja.errors import HttpError
 from ninja.files import UploadedFile
 from pydantic import Field
 
 from apikeys.api.auth import api_actor
+from apikeys.api.routing import Router, in_reach
 from apikeys.api.schemas import Error, Strict
-from apikeys.reach import reachable, require
 from projects import services
 from projects.bundles import MAX_BUNDLE_BYTES
 from projects.models import ApiKeyAccess, App, Project
 
 router = Router(tags=["apps"])
-ERRORS = {401: Error, 403: Error, 404: Error, 413: Error, 422: Error}
+ERRORS = {401: Error, 403: Error, 404: Error, 422: Error}
 
 
 class AppNoAccess(Exception):
@@ -55,36 +55,42 @@ class VersionOut(Schema):
     created_at: datetime
 
 
-def _app(request: HttpRequest, permission: str, app_id: int) -> App:
-    app = get_object_or_404(
-        reachable(request.auth, permission, App.objects.all(), "app"), pk=app_id
-    )
+def _app(request: HttpRequest, app_id: int) -> App:
+    app = get_object_or_404(in_reach(request, App.objects.all(), "app"), pk=app_id)
     if app.api_key_access != ApiKeyAccess.CAN_EDIT:
         raise AppNoAccess()
     return app
 
 
 @router.get(
-    "/apps", response={200: list[AppOut], **ERRORS}, summary="List apps keys may touch (apps:read)"
+    "/apps",
+    permission="apps:read",
+    response={200: list[AppOut], **ERRORS},
+    summary="List the apps keys may touch",
 )
 def list_apps(request: HttpRequest):
-    apps = reachable(request.auth, "apps:read", App.objects.all(), "app")
+    apps = in_reach(request, App.objects.all(), "app")
     return list(apps.filter(api_key_access=ApiKeyAccess.CAN_EDIT))
 
 
-@router.get("/apps/{app_id}", response={200: AppOut, **ERRORS}, summary="Read an app (apps:read)")
+@router.get(
+    "/apps/{id:app_id}",
+    permission="apps:read",
+    response={200: AppOut, **ERRORS},
+    summary="Read an app",
+)
 def read_app(request: HttpRequest, app_id: int):
-    return _app(request, "apps:read", app_id)
+    return _app(request, app_id)
 
 
 @router.post(
     "/apps",
+    permission="apps:update",
     response={201: AppOut, **ERRORS},
-    summary="Create an app (apps:update); it starts with No access until an admin shares it",
+    summary="Create an app; it starts with No access until an admin shares it",
 )
 def create_app(request: HttpRequest, payload: AppCreate):
-    require(request.auth, "apps:update")
-    projects = reachable(request.auth, "apps:update", Project.objects.all(), "project")
+    projects = in_reach(request, Project.objects.all(), "project")
     project = get_object_or_404(projects, pk=payload.project_id)
     app = services.app_create(
         actor=api_actor(request), project=project, name=payload.name, slug=payload.slug
@@ -93,32 +99,35 @@ def create_app(request: HttpRequest, payload: AppCreate):
 
 
 @router.patch(
-    "/apps/{app_id}",
+    "/apps/{id:app_id}",
+    permission="apps:update",
     response={200: AppOut, **ERRORS},
-    summary="Update an app's settings (apps:update)",
+    summary="Update an app's settings",
 )
 def update_app(request: HttpRequest, app_id: int, payload: AppUpdate):
-    app = _app(request, "apps:update", app_id)
+    app = _app(request, app_id)
     return services.app_update(actor=api_actor(request), app=app, name=payload.name)
 
 
 @router.get(
-    "/apps/{app_id}/versions",
+    "/apps/{id:app_id}/versions",
+    permission="apps:read",
     response={200: list[VersionOut], **ERRORS},
-    summary="List versions (apps:read)",
+    summary="List an app's versions",
 )
 def list_versions(request: HttpRequest, app_id: int):
-    return list(_app(request, "apps:read", app_id).versions.all())
+    return list(_app(request, app_id).versions.all())
 
 
 @router.post(
-    "/apps/{app_id}/versions",
+    "/apps/{id:app_id}/versions",
+    permission="apps:publish",
     response={201: VersionOut, **ERRORS},
-    summary="Publish a version: a .tar.gz bundle of at most 10 MB (apps:publish)",
+    summary="Publish a version: a .tar.gz bundle of at most 10 MB",
 )
 def publish(request: HttpRequest, app_id: int, bundle: File[UploadedFile]):
-    app = _app(request, "apps:publish", app_id)
+    app = _app(request, app_id)
     if bundle.size > MAX_BUNDLE_BYTES:
         raise HttpError(413, "The bundle is larger than 10 MB.")
-    version = services.app_publish(actor=api_actor(request), app=app, data=bundle.read())
+    version = services.app_publish(actor=api_actor(request), app=app, bundle=bundle)
     return Status(201, version)

@@ -1,17 +1,42 @@
-"""Bearer-key authentication for the API: the only way a key is accepted."""
+"""Authentication for the API: a key in `Authorization: Bearer`, or the Explorer acting as one.
+
+Each operation's authentication also checks the permission the operation declares
+(apikeys.api.routing), before its body is read.
+"""
 
 from __future__ import annotations
 
+import dataclasses
+import re
+from urllib.parse import unquote_plus
+
 from django.conf import settings
 from django.http import HttpRequest
+from django.middleware.csrf import CsrfViewMiddleware
 from django_ratelimit.core import get_usage
 from ninja.security.http import HttpBearer
 
-from accounts.access import Actor
-from accounts.models import Origin
+from accounts.access import Actor, Refused
+from accounts.models import Membership, Origin
+from apikeys import authority
+from apikeys.authority import Act
+from apikeys.models import ApiKey
+from apikeys.reach import Denied, require
+from apikeys.tokens import PREFIXES
 from apikeys.usage import record_use
-from apikeys.verification import KeyRejected, VerifiedKey, verify_token
+from apikeys.verification import KeyRejected, VerifiedKey, verify_stored, verify_token
 from keyportal.http import client_ip
+
+# The header the console's Explorer sends instead of a secret: the id of the key to act as.
+EXPLORE_HEADER = "HTTP_X_KEYPORTAL_EXPLORE"
+# A key's prefix and the start of its secret, anywhere: a key in a URL is refused and reported.
+KEY_IN_TEXT = re.compile(
+    r"(?<![0-9A-Za-z])(?:" + "|".join(map(re.escape, PREFIXES.values())) + r")[0-9A-Za-z]"
+)
+URL_KEY_MESSAGE = (
+    "API keys are accepted only in the Authorization header, never in a URL. "
+    "Treat this key as exposed and rotate it."
+)
 
 
 class RateLimited(Exception):
@@ -31,8 +56,8 @@ def _failures(request: HttpRequest) -> dict | None:
     )
 
 
-def _reject(request: HttpRequest, code: str, message: str) -> Exception:
-    """Return what to raise for a refused attempt: the refusal, or 429 past the limit.
+def failed_attempt(request: HttpRequest, code: str, message: str) -> Exception:
+    """Return what to raise for a refused key: the refusal, or 429 past the limit.
 
     Only failures touch the limiter, so a request whose key verifies never waits on the shared
     cache (a round trip to Redis in production). A client past the limit of failures gets 429
@@ -47,44 +72,143 @@ def _reject(request: HttpRequest, code: str, message: str) -> Exception:
     return KeyRejected(code, message)
 
 
+def key_in_query(query_string: str) -> bool:
+    """Return True when the query string holds anything that starts like a key: in a value or
+    a name, bare, after "Bearer ", percent-encoded (once or twice)."""
+    text = query_string
+    for _ in range(3):
+        if KEY_IN_TEXT.search(text):
+            return True
+        decoded = unquote_plus(text)
+        if decoded == text:
+            return False
+        text = decoded
+    return bool(KEY_IN_TEXT.search(text))
+
+
 class KeyAuth(HttpBearer):
-    """Accept `Authorization: Bearer <key>`; refuse a key anywhere else."""
+    """Accept `Authorization: Bearer <key>`, refuse a key anywhere else, and check the
+    operation's declared permission (None: any valid key)."""
+
+    def __init__(self, permission: str | None = None):
+        super().__init__()
+        self.permission = permission
 
     def __call__(self, request: HttpRequest) -> VerifiedKey:
-        if request.META.get("QUERY_STRING") and any(
-            value.startswith("sk-") for value in request.GET.values()
-        ):
-            raise _reject(
-                request,
-                "invalid_key",
-                "API keys are accepted only in the Authorization header, never in a URL. "
-                "Treat this key as exposed and rotate it.",
-            )
-        scheme, _, token = request.META.get("HTTP_AUTHORIZATION", "").partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
-            raise _reject(
-                request, "invalid_key", "Send the API key as `Authorization: Bearer <key>`."
-            )
-        return self.authenticate(request, token.strip())
+        query = request.META.get("QUERY_STRING")
+        if query and key_in_query(query):
+            raise failed_attempt(request, "invalid_key", URL_KEY_MESSAGE)
+        header = request.META.get("HTTP_AUTHORIZATION", "")
+        if not header and EXPLORE_HEADER in request.META:
+            verified = explore_as(request, request.META[EXPLORE_HEADER])
+        else:
+            scheme, _, token = header.partition(" ")
+            if scheme.lower() != "bearer" or not token.strip():
+                raise failed_attempt(
+                    request, "invalid_key", "Send the API key as `Authorization: Bearer <key>`."
+                )
+            verified = self.authenticate(request, token.strip())
+        verified = dataclasses.replace(verified, route_permission=self.permission)
+        if self.permission is not None:
+            try:
+                require(verified, self.permission)
+            except Denied:
+                _record_denied_key_attempt(request, verified, self.permission)
+                raise
+        return verified
 
     def authenticate(self, request: HttpRequest, token: str) -> VerifiedKey:
         try:
             verified = verify_token(token)
         except KeyRejected as rejected:
-            raise _reject(request, rejected.code, rejected.message) from None
+            raise failed_attempt(request, rejected.code, rejected.message) from None
         record_use(verified.api_key.pk)
         return verified
 
 
+# What a call on one key attempts, by method and the path's last segment.
+KEY_ROUTE_ACTS = {
+    ("GET", None): Act.SEE,
+    ("PATCH", None): Act.EDIT,
+    ("DELETE", None): Act.REVOKE,
+    ("POST", "rotate"): Act.ROTATE,
+    ("POST", "revoke"): Act.REVOKE,
+}
+
+
+def _record_denied_key_attempt(request: HttpRequest, verified: VerifiedKey, permission: str):
+    """Record in the audit log a call on a key refused for lack of the route's permission
+    (api-keys:manage): refusals are recorded whichever check makes them."""
+    match = request.resolver_match
+    key_id = match.kwargs.get("key_id") if match else None
+    if key_id is None:
+        return
+    tail = request.path.rstrip("/").rsplit("/", 1)[-1]
+    act = KEY_ROUTE_ACTS.get((request.method, None if tail.isdigit() else tail))
+    organization = verified.api_key.organization
+    api_key = ApiKey.objects.filter(organization=organization, pk=key_id).first()
+    if act is None or api_key is None:
+        return
+    refused = Refused(
+        f"The API key lacks the permission {permission}.",
+        act=act,
+        api_key=api_key,
+        permission=permission,
+    )
+    authority.record_refusal(key_actor(request, verified), refused, organization)
+
+
+def _label(verified: VerifiedKey) -> str:
+    key = verified.api_key
+    label = f"{key.name} ({key.preview})"
+    if verified.explorer is not None:
+        label = f"{label} in the Explorer, by {verified.explorer.email}"
+    return label[:200]
+
+
+def explore_as(request: HttpRequest, key_id: str) -> VerifiedKey:
+    """Verify the key the console's Explorer acts as (DESIGN rule 6): the signed-in person must
+    pass the CSRF check and be allowed to rotate that key, on every request; the key itself is
+    then checked as if its secret had been sent. Its use is not counted as the key's own."""
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated:
+        raise KeyRejected("invalid_key", "Sign in to the console to use the Explorer.")
+    if CsrfViewMiddleware(lambda _request: None).process_view(request, None, (), {}) is not None:
+        raise KeyRejected("invalid_key", "The Explorer's request failed the CSRF check.")
+    api_key = None
+    if key_id.isascii() and key_id.isdigit() and len(key_id) <= 18:
+        api_key = ApiKey.objects.select_related("organization").filter(pk=int(key_id)).first()
+    membership = (
+        Membership.objects.filter(user=user, organization_id=api_key.organization_id).first()
+        if api_key is not None
+        else None
+    )
+    if membership is None:
+        raise Refused("No such API key.", act=Act.EXPLORE, hidden=True)
+    person = Actor(user=user, ip=client_ip(request), origin=Origin.EXPLORER, membership=membership)
+    try:
+        authority.check(person, Act.EXPLORE, api_key)
+    except Refused as refused:
+        authority.record_refusal(person, refused, api_key.organization)
+        raise
+    verified = verify_stored(api_key.pk)
+    return dataclasses.replace(verified, explorer=user)
+
+
 def api_actor(request: HttpRequest) -> Actor:
-    """Return the actor for a write made with the request's key: origin API, named by the key."""
-    verified: VerifiedKey = request.auth
+    """Return the actor of a call made with the request's key."""
+    return key_actor(request, request.auth)
+
+
+def key_actor(request: HttpRequest, verified: VerifiedKey) -> Actor:
+    """Return the key as the actor: its power, and the person beside it when the Explorer acts
+    as the key."""
     key = verified.api_key
     return Actor(
-        user=key.owner_user if key.kind == "user" else None,
+        user=verified.explorer or (key.owner_user if key.kind == "user" else None),
         ip=client_ip(request),
-        origin=Origin.API,
-        label=f"{key.name} ({key.preview})",
-        key_id=key.pk,
-        ceiling=verified.permissions,
+        origin=Origin.EXPLORER if verified.explorer is not None else Origin.API,
+        label=_label(verified),
+        key=key,
+        key_power=verified.power(),
     )

@@ -10,9 +10,10 @@ from django.conf import settings
 from django.http import HttpRequest
 from django.urls import reverse
 from django_ratelimit.core import is_ratelimited
-from ninja import Field, Router, Schema
+from ninja import Field, Schema
 
 from apikeys.api.keys import key_out
+from apikeys.api.routing import PUBLIC, Router
 from apikeys.api.schemas import Error, Key, Strict
 from apikeys.device import device_code_create, device_poll
 from keyportal.http import client_ip
@@ -50,7 +51,7 @@ class CodesLimited(Exception):
 
 @router.post(
     "/device/code",
-    auth=None,
+    permission=PUBLIC,
     response={200: CodeOut, 422: Error, 429: Error},
     summary="Start a browser login: a code for the person, a device code for the CLI",
 )
@@ -79,7 +80,7 @@ def device_code(request: HttpRequest, payload: CodeRequest):
 
 @router.post(
     "/device/token",
-    auth=None,
+    permission=PUBLIC,
     response={200: Issued, 400: Error, 422: Error},
     summary="Poll for the key: authorization_pending, slow_down, access_denied, expired_token",
 )

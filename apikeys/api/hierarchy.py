@@ -12,10 +12,11 @@ from dataclasses import dataclass
 from django.db.models import Model
 from django.http import HttpRequest
 from django.shortcuts import get_object_or_404
-from ninja import Router, Schema, Status
+from ninja import Schema, Status
 
 from accounts.models import Team
 from apikeys.api.auth import api_actor
+from apikeys.api.routing import Router, in_reach
 from apikeys.api.schemas import (
     EnvironmentCreate,
     EnvironmentOut,
@@ -28,7 +29,7 @@ from apikeys.api.schemas import (
     TargetCreate,
     TargetOut,
 )
-from apikeys.reach import PATHS, reachable, require
+from apikeys.reach import PATHS
 from projects import services
 from projects.models import Environment, Project, Target
 
@@ -99,27 +100,28 @@ RESOURCES = [
 def _register(res: Resource) -> None:
     area, kind, model = res.area, res.kind, res.model
 
-    def objects(request: HttpRequest, action: str):
-        return reachable(request.auth, f"{area}:{action}", model.objects.all(), kind)
+    def objects(request: HttpRequest):
+        return in_reach(request, model.objects.all(), kind)
 
     @router.get(
         f"/{area}",
+        permission=f"{area}:read",
         response={200: list[res.out], **ERRORS},
         operation_id=f"{area}_list",
-        summary=f"List {area} ({area}:read)",
+        summary=f"List {area}",
     )
     def list_(request: HttpRequest):
-        return list(objects(request, "read"))
+        return list(objects(request))
 
     @router.post(
         f"/{area}",
+        permission=f"{area}:create",
         response={201: res.out, **ERRORS},
         operation_id=f"{area}_create",
-        summary=f"Create ({area}:create)",
+        summary=f"Create one of the {area}",
     )
     def create(request: HttpRequest, payload: res.create_in):
         verified = request.auth
-        require(verified, f"{area}:create")
         parent = None
         if res.parent is not None:
             parent_model, parent_kind, field = res.parent
@@ -134,34 +136,37 @@ def _register(res: Resource) -> None:
         return Status(201, obj)
 
     @router.get(
-        f"/{area}/{{item_id}}",
+        f"/{area}/{{id:item_id}}",
+        permission=f"{area}:read",
         response={200: res.out, **ERRORS},
         operation_id=f"{area}_read",
-        summary=f"Read ({area}:read)",
+        summary=f"Read one of the {area}",
     )
     def read(request: HttpRequest, item_id: int):
-        return get_object_or_404(objects(request, "read"), pk=item_id)
+        return get_object_or_404(objects(request), pk=item_id)
 
     @router.patch(
-        f"/{area}/{{item_id}}",
+        f"/{area}/{{id:item_id}}",
+        permission=f"{area}:update",
         response={200: res.out, **ERRORS},
         operation_id=f"{area}_update",
-        summary=f"Rename ({area}:update)",
+        summary=f"Rename one of the {area}",
     )
     def update(request: HttpRequest, item_id: int, payload: ProjectUpdate):
-        obj = get_object_or_404(objects(request, "update"), pk=item_id)
+        obj = get_object_or_404(objects(request), pk=item_id)
         if payload.name is not None:
             services.hierarchy_rename(actor=api_actor(request), obj=obj, name=payload.name)
         return obj
 
     @router.delete(
-        f"/{area}/{{item_id}}",
+        f"/{area}/{{id:item_id}}",
+        permission=f"{area}:delete",
         response={204: None, **ERRORS},
         operation_id=f"{area}_delete",
-        summary=f"Delete ({area}:delete)",
+        summary=f"Delete one of the {area}",
     )
     def delete(request: HttpRequest, item_id: int):
-        obj = get_object_or_404(objects(request, "delete"), pk=item_id)
+        obj = get_object_or_404(objects(request), pk=item_id)
         services.hierarchy_delete(actor=api_actor(request), obj=obj)
         return Status(204, None)
 

@@ -7,31 +7,36 @@ import json
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404
-from ninja import Query, Router, Status
+from ninja import Query, Status
 from ninja.responses import NinjaJSONEncoder
 
 from accounts.models import ServiceAccount, User
-from apikeys.api.auth import api_actor
+from apikeys.api.auth import RateLimited, api_actor, failed_attempt
+from apikeys.api.routing import ANY_KEY, PUBLIC, Router
 from apikeys.api.schemas import (
     Error,
     Health,
     Key,
     KeyCreate,
     KeyCreated,
+    KeyFilters,
     KeyRotate,
+    KeyUpdate,
     VerifyRequest,
     VerifyResult,
     WhoAmI,
 )
+from apikeys.authority import MANAGE, Act
+from apikeys.filters import apply_filters
 from apikeys.models import ApiKey, KeyKind
 from apikeys.permissions import ordered
-from apikeys.reach import require
-from apikeys.services import api_key_create, api_key_revoke, api_key_rotate
-from apikeys.verification import KeyRejected, VerifiedKey, verify_token
+from apikeys.selectors import api_key_get, api_key_list
+from apikeys.services import api_key_create, api_key_revoke, api_key_rotate, api_key_update
+from apikeys.verification import INVALID, KeyRejected, VerifiedKey, verify_token
 from projects.models import Project
 
 router = Router(tags=["keys"])
-MANAGE = "api-keys:manage"
+ERRORS = {401: Error, 403: Error, 404: Error, 422: Error}
 
 
 def key_out(api_key: ApiKey) -> dict:
@@ -58,12 +63,17 @@ def key_out(api_key: ApiKey) -> dict:
     }
 
 
-@router.get("/health", auth=None, response=Health, summary="Health check (no key needed)")
+@router.get("/health", permission=PUBLIC, response=Health, summary="Health check (no key needed)")
 def health(request: HttpRequest):
     return {"status": "ok"}
 
 
-@router.get("/whoami", response={200: WhoAmI, 401: Error}, summary="The key making this request")
+@router.get(
+    "/whoami",
+    permission=ANY_KEY,
+    response={200: WhoAmI, 401: Error},
+    summary="The key making this request",
+)
 def whoami(request: HttpRequest):
     verified: VerifiedKey = request.auth
     # The most frequent authenticated call (clients use it to check their key) renders its
@@ -92,8 +102,9 @@ def whoami_out(verified: VerifiedKey) -> dict:
 
 @router.post(
     "/whoami/revoke",
+    permission=ANY_KEY,
     response={200: Key, 401: Error},
-    summary="Revoke the key making this request (no permission needed; used by CLI logout)",
+    summary="Revoke the key making this request (used by CLI logout)",
 )
 def whoami_revoke(request: HttpRequest):
     verified: VerifiedKey = request.auth
@@ -102,18 +113,24 @@ def whoami_revoke(request: HttpRequest):
 
 @router.post(
     "/keys/verify",
-    response={200: VerifyResult, 401: Error},
+    permission=ANY_KEY,
+    response={200: VerifyResult, 401: Error, 429: Error},
     summary="Check a key another program was given (same organization only)",
 )
 def verify(request: HttpRequest, payload: VerifyRequest):
     caller: VerifiedKey = request.auth
     try:
         checked = verify_token(payload.key)
+        if checked.api_key.organization_id != caller.api_key.organization_id:
+            # Another tenant's key is indistinguishable from a key that does not exist.
+            raise KeyRejected(*INVALID)
     except KeyRejected as rejected:
+        # A refused key counts against the caller's address like any refused key: the
+        # endpoint is no way around the limit on guessing.
+        refusal = failed_attempt(request, rejected.code, rejected.message)
+        if isinstance(refusal, RateLimited):
+            raise refusal from None
         return {"valid": False, "code": rejected.code, "message": rejected.message}
-    if checked.api_key.organization_id != caller.api_key.organization_id:
-        # Another tenant's key is indistinguishable from a key that does not exist.
-        return {"valid": False, "code": "invalid_key", "message": "The API key is not valid."}
     return {
         "valid": True,
         "key": key_out(checked.api_key),
@@ -121,55 +138,63 @@ def verify(request: HttpRequest, payload: VerifyRequest):
     }
 
 
-def _managed_keys(request: HttpRequest):
-    verified: VerifiedKey = request.auth
-    require(verified, MANAGE)
-    return ApiKey.objects.filter(organization_id=verified.api_key.organization_id).select_related(
-        "organization", "owner_user", "owner_service_account", "owner_project"
+def _key(request: HttpRequest, key_id: int, act: Act) -> ApiKey:
+    """Return the key if it exists for the request's key (DESIGN rule 4), else 404."""
+    return api_key_get(
+        actor=api_actor(request),
+        organization=request.auth.api_key.organization,
+        pk=key_id,
+        act=act,
     )
 
 
 @router.get(
     "/keys",
-    response={200: list[Key], 401: Error, 403: Error},
-    summary="List keys (api-keys:manage)",
+    permission=MANAGE,
+    response={200: list[Key], 401: Error, 403: Error, 422: Error},
+    summary="List the keys this key may act on, filtered like the console's table",
 )
-def list_keys(
-    request: HttpRequest,
-    limit: int = Query(50, ge=1, le=200),
-    offset: int = Query(0, ge=0, le=10_000_000),
-):
-    keys = _managed_keys(request).filter(revoked_at__isnull=True)
-    return [key_out(k) for k in keys[offset : offset + limit]]
+def list_keys(request: HttpRequest, filters: Query[KeyFilters]):
+    keys = api_key_list(actor=api_actor(request), organization=request.auth.api_key.organization)
+    keys = apply_filters(
+        keys,
+        {"q": filters.name, "status": filters.status, "kind": filters.kind, "owner": filters.owner},
+    )
+    return [key_out(k) for k in keys[filters.offset : filters.offset + filters.limit]]
+
+
+@router.get(
+    "/keys/{id:key_id}",
+    permission=MANAGE,
+    response={200: Key, **ERRORS},
+    summary="Read a key",
+)
+def read_key(request: HttpRequest, key_id: int):
+    return key_out(_key(request, key_id, Act.SEE))
 
 
 def _owner(request: HttpRequest, payload: KeyCreate):
-    verified: VerifiedKey = request.auth
-    org_id = verified.api_key.organization_id
+    """Return the owner the payload names, in the key's organization (404 elsewhere)."""
+    organization = request.auth.api_key.organization
     match payload.kind:
         case KeyKind.ORGANIZATION:
             return None
         case KeyKind.PROJECT:
-            return get_object_or_404(Project, organization_id=org_id, pk=payload.owner_id)
+            return get_object_or_404(Project, organization=organization, pk=payload.owner_id)
         case KeyKind.SERVICE_ACCOUNT:
-            account = get_object_or_404(ServiceAccount, organization_id=org_id, pk=payload.owner_id)
-            if not account.is_active:
-                raise ValidationError("The service account is deactivated.")
-            return account
-    # Personal keys: a personal key may make more personal keys for its own owner only.
-    key = verified.api_key
-    if key.kind != KeyKind.USER or payload.owner_id not in (None, key.owner_user_id):
-        raise ValidationError("Personal keys can be created only by their owner.")
-    return get_object_or_404(User, pk=key.owner_user_id)
+            return get_object_or_404(ServiceAccount, organization=organization, pk=payload.owner_id)
+    # A personal key: its owner, by default the person behind the key making the request.
+    owner_id = payload.owner_id or request.auth.api_key.owner_user_id
+    return get_object_or_404(User, memberships__organization=organization, pk=owner_id)
 
 
 @router.post(
     "/keys",
-    response={201: KeyCreated, 401: Error, 403: Error, 404: Error, 422: Error},
-    summary="Create a key (api-keys:manage); its plaintext is in this response only",
+    permission=MANAGE,
+    response={201: KeyCreated, **ERRORS},
+    summary="Create a key; its plaintext is in this response only",
 )
 def create_key(request: HttpRequest, payload: KeyCreate):
-    _managed_keys(request)
     api_key, token = api_key_create(
         actor=api_actor(request),
         organization=request.auth.api_key.organization,
@@ -177,28 +202,70 @@ def create_key(request: HttpRequest, payload: KeyCreate):
         owner=_owner(request, payload),
         name=payload.name,
         permissions=payload.permissions,
-        scopes={pid: [ref.model_dump() for ref in refs] for pid, refs in payload.scopes.items()},
+        scopes=_scopes(payload.scopes),
         expires_at=payload.expires_at,
     )
     return Status(201, {**key_out(api_key), "token": token})
 
 
+def _scopes(scopes: dict) -> dict:
+    return {pid: [ref.model_dump() for ref in refs] for pid, refs in scopes.items()}
+
+
+@router.patch(
+    "/keys/{id:key_id}",
+    permission=MANAGE,
+    response={200: Key, **ERRORS},
+    summary="Change a key's name, status, permissions, scopes or expiry",
+)
+def update_key(request: HttpRequest, key_id: int, payload: KeyUpdate):
+    given = payload.model_fields_set
+    changes = {
+        field: getattr(payload, field)
+        for field in ("name", "status", "permissions", "expires_at")
+        if field in given
+    }
+    if "scopes" in given:
+        changes["scopes"] = _scopes(payload.scopes or {})
+    for field in ("name", "status", "permissions"):
+        if field in changes and changes[field] is None:
+            raise ValidationError({field: f"{field} cannot be null."})
+    api_key = api_key_update(
+        actor=api_actor(request), api_key=_key(request, key_id, Act.EDIT), **changes
+    )
+    return key_out(api_key)
+
+
+@router.delete(
+    "/keys/{id:key_id}",
+    permission=MANAGE,
+    response={204: None, **ERRORS},
+    summary="Revoke a key (the same as POST /keys/{key_id}/revoke)",
+)
+def delete_key(request: HttpRequest, key_id: int):
+    api_key_revoke(actor=api_actor(request), api_key=_key(request, key_id, Act.REVOKE))
+    return Status(204, None)
+
+
 @router.post(
-    "/keys/{key_id}/rotate",
-    response={200: KeyCreated, 401: Error, 403: Error, 404: Error, 422: Error},
-    summary="Rotate a key (api-keys:manage); the new plaintext is in this response only",
+    "/keys/{id:key_id}/rotate",
+    permission=MANAGE,
+    response={200: KeyCreated, **ERRORS},
+    summary="Rotate a key; the new plaintext is in this response only",
 )
 def rotate_key(request: HttpRequest, key_id: int, payload: KeyRotate):
-    api_key = get_object_or_404(_managed_keys(request), pk=key_id)
-    api_key, token = api_key_rotate(actor=api_actor(request), api_key=api_key, grace=payload.grace)
+    api_key, token = api_key_rotate(
+        actor=api_actor(request), api_key=_key(request, key_id, Act.ROTATE), grace=payload.grace
+    )
     return Status(200, {**key_out(api_key), "token": token})
 
 
 @router.post(
-    "/keys/{key_id}/revoke",
-    response={200: Key, 401: Error, 403: Error, 404: Error, 422: Error},
-    summary="Revoke a key (api-keys:manage)",
+    "/keys/{id:key_id}/revoke",
+    permission=MANAGE,
+    response={200: Key, **ERRORS},
+    summary="Revoke a key",
 )
 def revoke_key(request: HttpRequest, key_id: int):
-    api_key = get_object_or_404(_managed_keys(request), pk=key_id)
+    api_key = _key(request, key_id, Act.REVOKE)
     return key_out(api_key_revoke(actor=api_actor(request), api_key=api_key))

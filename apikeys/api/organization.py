@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from django.http import HttpRequest
 from django.shortcuts import get_object_or_404
-from ninja import Router, Status
+from ninja import Status
 
 from accounts.models import Membership
 from accounts.services import membership_change_role, membership_remove, organization_rename
 from apikeys.api.auth import api_actor
+from apikeys.api.routing import Router
 from apikeys.api.schemas import Error, MemberOut, MemberUpdate, OrganizationOut, OrganizationUpdate
-from apikeys.reach import require
 
 router = Router(tags=["organization"])
 ERRORS = {401: Error, 403: Error, 404: Error, 422: Error}
@@ -27,47 +27,52 @@ def _member_out(membership: Membership) -> dict:
     }
 
 
-def _members(request: HttpRequest, permission: str):
-    require(request.auth, permission)
+def _members(request: HttpRequest):
     return Membership.objects.filter(
         organization_id=request.auth.api_key.organization_id
     ).select_related("user", "organization")
 
 
 @router.get(
-    "/organization", response={200: OrganizationOut, **ERRORS}, summary="Read (organization:read)"
+    "/organization",
+    permission="organization:read",
+    response={200: OrganizationOut, **ERRORS},
+    summary="Read the organization",
 )
 def read_organization(request: HttpRequest):
-    require(request.auth, "organization:read")
     return request.auth.api_key.organization
 
 
 @router.patch(
     "/organization",
+    permission="organization:update",
     response={200: OrganizationOut, **ERRORS},
-    summary="Rename (organization:update)",
+    summary="Rename the organization",
 )
 def update_organization(request: HttpRequest, payload: OrganizationUpdate):
-    require(request.auth, "organization:update")
     return organization_rename(
         actor=api_actor(request), organization=request.auth.api_key.organization, name=payload.name
     )
 
 
 @router.get(
-    "/members", response={200: list[MemberOut], **ERRORS}, summary="List members (members:read)"
+    "/members",
+    permission="members:read",
+    response={200: list[MemberOut], **ERRORS},
+    summary="List members",
 )
 def list_members(request: HttpRequest):
-    return [_member_out(m) for m in _members(request, "members:read").order_by("user__email")]
+    return [_member_out(m) for m in _members(request).order_by("user__email")]
 
 
 @router.patch(
-    "/members/{user_id}",
+    "/members/{id:user_id}",
+    permission="members:update",
     response={200: MemberOut, **ERRORS},
-    summary="Change a role (members:update)",
+    summary="Change a member's role",
 )
 def update_member(request: HttpRequest, user_id: int, payload: MemberUpdate):
-    membership = get_object_or_404(_members(request, "members:update"), user_id=user_id)
+    membership = get_object_or_404(_members(request), user_id=user_id)
     membership = membership_change_role(
         actor=api_actor(request), membership=membership, role=payload.role
     )
@@ -75,9 +80,12 @@ def update_member(request: HttpRequest, user_id: int, payload: MemberUpdate):
 
 
 @router.delete(
-    "/members/{user_id}", response={204: None, **ERRORS}, summary="Remove a member (members:delete)"
+    "/members/{id:user_id}",
+    permission="members:delete",
+    response={204: None, **ERRORS},
+    summary="Remove a member (their personal keys are revoked)",
 )
 def remove_member(request: HttpRequest, user_id: int):
-    membership = get_object_or_404(_members(request, "members:delete"), user_id=user_id)
+    membership = get_object_or_404(_members(request), user_id=user_id)
     membership_remove(actor=api_actor(request), membership=membership)
     return Status(204, None)

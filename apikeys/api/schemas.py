@@ -2,35 +2,59 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any, Literal
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
 
 from ninja import Schema
-from pydantic import ConfigDict, Field, model_validator
+from pydantic import AfterValidator, ConfigDict, Field, field_validator, model_validator
 
 
 def _has_nul(value: Any) -> bool:
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
-    if isinstance(value, list | tuple):
-        return any(_has_nul(v) for v in value)
+    # A loop, not recursion: a body nested thousands of levels deep is a 422 from validation,
+    # not a RecursionError here.
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str) and "\x00" in item:
+            return True
+        if isinstance(item, dict):
+            pending.extend(item.keys())
+            pending.extend(item.values())
+        elif isinstance(item, list | tuple):
+            pending.extend(item)
     return False
 
 
 class Strict(Schema):
-    """A request body: unknown fields and NUL characters are refused before anything runs."""
+    """Request input (a body, or the keys list's query parameters): unknown fields and NUL
+    characters are refused before anything runs."""
 
     model_config = ConfigDict(extra="forbid")
 
     @model_validator(mode="before")
     @classmethod
     def _no_nul(cls, data: Any) -> Any:
-        # PostgreSQL cannot store NUL in text; refusing it here keeps bad input a 422.
+        # PostgreSQL can neither store nor compare text holding NUL: refused here, a 422.
+        # (django-ninja hands this validator the raw input only when extra is forbidden.)
         if _has_nul(data):
             raise ValueError("Text may not contain NUL (\\x00) characters.")
         return data
+
+
+def _in_utc(value: datetime) -> datetime:
+    # A time without an offset is UTC, as in the console and the CLI. One whose UTC time falls
+    # outside years 1 to 9999 is refused: SQLite cannot convert it and PostgreSQL would store
+    # it, and then fail every read of the row.
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("The date is out of range once converted to UTC.") from None
+
+
+# A date and time in a request, in UTC.
+Moment = Annotated[datetime, AfterValidator(_in_utc)]
 
 
 class ErrorDetail(Schema):
@@ -85,7 +109,40 @@ class KeyCreate(Strict):
     )
     permissions: list[str] = Field(min_length=1)
     scopes: dict[str, list[ScopeRef]] = Field(default_factory=dict)
-    expires_at: datetime | None = None
+    expires_at: Moment | None = None
+
+
+class KeyUpdate(Strict):
+    """What PATCH changes: only the fields given. `expires_at: null` means never."""
+
+    name: str | None = Field(None, min_length=1, max_length=100)
+    status: Literal["active", "disabled"] | None = None
+    permissions: list[str] | None = Field(None, min_length=1)
+    scopes: dict[str, list[ScopeRef]] | None = Field(
+        None, description="Per permission; permissions left out of it keep no scope."
+    )
+    expires_at: Moment | None = None
+
+
+class KeyFilters(Strict):
+    """The keys table's filters, as query parameters."""
+
+    name: str | None = Field(None, max_length=100, description="Part of the key's name")
+    status: Literal["active", "disabled", "expired", "revoked"] | None = Field(
+        None, description="Any status but revoked when left out"
+    )
+    kind: Literal["org", "project", "svc", "user"] | None = None
+    owner: str | None = Field(
+        None, max_length=254, description="A member's email or a service account's identifier"
+    )
+    limit: int = Field(50, ge=1, le=200)
+    offset: int = Field(0, ge=0, le=10_000_000)
+
+    @field_validator("name", "status", "kind", "owner", mode="before")
+    @classmethod
+    def _empty_is_no_filter(cls, value: Any) -> Any:
+        # As in the console's table, where an empty field filters nothing (`?status=`).
+        return None if value == "" else value
 
 
 class KeyCreated(Key):

@@ -11,19 +11,19 @@ from typing import Annotated
 
 from django.http import Http404, HttpRequest
 from django.shortcuts import get_object_or_404
-from ninja import Path, Query, Router, Schema, Status
+from ninja import Path, Query, Schema, Status
 from pydantic import Field
 
 from apikeys.api.auth import api_actor
+from apikeys.api.routing import Router, in_reach
 from apikeys.api.schemas import Error, Strict
-from apikeys.reach import reachable
 from projects import secrets
 from projects.models import SECRET_VALUE_MAX_BYTES, Environment, Secret, SecretVersion
 
 router = Router(tags=["secrets"])
 ERRORS = {401: Error, 403: Error, 404: Error, 422: Error}
-BASE = "/environments/{environment_id}"
-# Ids beyond a bigint are not ids at all: refuse them (422) before they reach the database.
+BASE = "/environments/{id:environment_id}"
+# Version numbers beyond a bigint are not versions at all: refused (422) before the database.
 MAX_ID = 2**63 - 1
 
 
@@ -63,8 +63,8 @@ class EncryptionKeyRotated(EncryptionKeyOut):
     reencrypted_versions: int
 
 
-EnvironmentId = Annotated[int, Path(ge=1, le=MAX_ID)]
-VersionNumber = Annotated[int, Path(ge=1, le=MAX_ID)]
+EnvironmentId = int
+VersionNumber = int
 SecretName = Annotated[
     str,
     Path(
@@ -74,8 +74,8 @@ SecretName = Annotated[
 ]
 
 
-def _environment(request: HttpRequest, permission: str, environment_id: int) -> Environment:
-    environments = reachable(request.auth, permission, Environment.objects.all(), "environment")
+def _environment(request: HttpRequest, environment_id: int) -> Environment:
+    environments = in_reach(request, Environment.objects.all(), "environment")
     return get_object_or_404(environments.select_related("target__project"), pk=environment_id)
 
 
@@ -94,12 +94,13 @@ def _secret_out(version: SecretVersion) -> dict:
 
 @router.get(
     f"{BASE}/secrets",
+    permission="secrets:read",
     response={200: list[SecretOut], **ERRORS},
     operation_id="secrets_list",
-    summary="List secret names and versions, never values (secrets:read)",
+    summary="List secret names and versions, never values",
 )
 def list_secrets(request: HttpRequest, environment_id: EnvironmentId):
-    environment = _environment(request, "secrets:read", environment_id)
+    environment = _environment(request, environment_id)
     return [
         {"name": s.name, "version": s.current_version, "updated_at": s.updated_at}
         for s in secrets.secret_list(environment=environment)
@@ -108,9 +109,10 @@ def list_secrets(request: HttpRequest, environment_id: EnvironmentId):
 
 @router.get(
     f"{BASE}/secrets/{{name}}",
+    permission="secrets:decrypt",
     response={200: SecretValue, **ERRORS},
     operation_id="secrets_read",
-    summary="Read a secret's value, the current one or `version` (secrets:decrypt)",
+    summary="Read a secret's value, the current one or `version`",
 )
 def read_secret(
     request: HttpRequest,
@@ -118,7 +120,7 @@ def read_secret(
     environment_id: EnvironmentId,
     version: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
 ):
-    environment = _environment(request, "secrets:decrypt", environment_id)
+    environment = _environment(request, environment_id)
     secrets.validate_secret_name(name)
     found = secrets.secret_version_get(environment=environment, name=name, version=version)
     if found is None:
@@ -132,15 +134,15 @@ def read_secret(
 
 @router.put(
     f"{BASE}/secrets/{{name}}",
+    permission="secrets:write",
     response={200: SecretOut, 201: SecretOut, **ERRORS},
     operation_id="secrets_set",
-    summary="Set a secret's value: a new version each time; 201 when the secret is new "
-    "(secrets:write)",
+    summary="Set a secret's value: a new version each time; 201 when the secret is new",
 )
 def set_secret(
     request: HttpRequest, name: SecretName, payload: SecretSet, environment_id: EnvironmentId
 ):
-    environment = _environment(request, "secrets:write", environment_id)
+    environment = _environment(request, environment_id)
     version = secrets.secret_set(
         actor=api_actor(request), environment=environment, name=name, value=payload.value
     )
@@ -149,12 +151,13 @@ def set_secret(
 
 @router.get(
     f"{BASE}/secrets/{{name}}/versions",
+    permission="secrets:history",
     response={200: list[SecretVersionOut], **ERRORS},
     operation_id="secrets_versions",
-    summary="List a secret's versions, newest first, without values (secrets:history)",
+    summary="List a secret's versions, newest first, without values",
 )
 def list_versions(request: HttpRequest, name: SecretName, environment_id: EnvironmentId):
-    secret = _secret(_environment(request, "secrets:history", environment_id), name)
+    secret = _secret(_environment(request, environment_id), name)
     return [
         {
             "version": v.version,
@@ -168,10 +171,11 @@ def list_versions(request: HttpRequest, name: SecretName, environment_id: Enviro
 
 
 @router.post(
-    f"{BASE}/secrets/{{name}}/versions/{{version}}/restore",
+    f"{BASE}/secrets/{{name}}/versions/{{id:version}}/restore",
+    permission="secrets:restore",
     response={200: SecretOut, **ERRORS},
     operation_id="secrets_restore",
-    summary="Make an old version's value current again, as a new version (secrets:restore)",
+    summary="Make an old version's value current again, as a new version",
 )
 def restore_version(
     request: HttpRequest,
@@ -179,7 +183,7 @@ def restore_version(
     environment_id: EnvironmentId,
     version: VersionNumber,
 ):
-    secret = _secret(_environment(request, "secrets:restore", environment_id), name)
+    secret = _secret(_environment(request, environment_id), name)
     old = get_object_or_404(secret.versions.defer("ciphertext"), version=version)
     restored = secrets.secret_restore(actor=api_actor(request), version=old)
     return _secret_out(restored)
@@ -187,37 +191,38 @@ def restore_version(
 
 @router.delete(
     f"{BASE}/secrets/{{name}}",
+    permission="secrets:purge",
     response={204: None, **ERRORS},
     operation_id="secrets_purge",
-    summary="Delete a secret and every version of it, for good (secrets:purge)",
+    summary="Delete a secret and every version of it, for good",
 )
 def purge_secret(request: HttpRequest, name: SecretName, environment_id: EnvironmentId):
-    secret = _secret(_environment(request, "secrets:purge", environment_id), name)
+    secret = _secret(_environment(request, environment_id), name)
     secrets.secret_purge(actor=api_actor(request), secret=secret)
     return Status(204, None)
 
 
 @router.get(
     f"{BASE}/encryption-key",
+    permission="encryption-keys:read",
     response={200: EncryptionKeyOut, **ERRORS},
     operation_id="encryption_key_read",
-    summary="The environment's data key: its id and dates, never key material "
-    "(encryption-keys:read)",
+    summary="The environment's data key: its id and dates, never key material",
 )
 def read_encryption_key(request: HttpRequest, environment_id: EnvironmentId):
-    environment = _environment(request, "encryption-keys:read", environment_id)
+    environment = _environment(request, environment_id)
     return secrets.encryption_key_get(environment=environment)
 
 
 @router.post(
     f"{BASE}/encryption-key/rotate",
+    permission="encryption-keys:rotate",
     response={200: EncryptionKeyRotated, **ERRORS},
     operation_id="encryption_key_rotate",
-    summary="Give the environment a new data key and re-encrypt every version "
-    "(encryption-keys:rotate)",
+    summary="Give the environment a new data key and re-encrypt every version",
 )
 def rotate_encryption_key(request: HttpRequest, environment_id: EnvironmentId):
-    environment = _environment(request, "encryption-keys:rotate", environment_id)
+    environment = _environment(request, environment_id)
     key, count = secrets.encryption_key_rotate(actor=api_actor(request), environment=environment)
     return {
         "key_id": key.key_id,

@@ -1,8 +1,8 @@
 """Pack a folder as the gzip tar an app version is published from, in memory.
 
 The server accepts files and folders only, every member inside the bundle's folder, at most
-10 MB compressed and 100 MB unpacked. The same limits are checked here first, so a wrong folder
-fails before anything is uploaded (and before a home folder is read into memory).
+10,000 of them, 10 MB compressed and 100 MB unpacked. The same limits are checked here first, so
+a wrong folder fails before anything is uploaded (and before a home folder is read into memory).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from keyportal.cli.output import size
 
 MAX_BUNDLE_BYTES = 10 * 1024 * 1024
 MAX_UNPACKED_BYTES = 100 * 1024 * 1024
+MAX_MEMBERS = 10_000
 SKIPPED = {".git"}
 
 
@@ -83,6 +84,12 @@ def pack(directory: str | os.PathLike[str]) -> Packed:
     """Return `directory` packed as a .tar.gz, member names relative to it, `.git` left out."""
     root = Path(directory).resolve()
     entries = _entries(root)
+    if len(entries) > MAX_MEMBERS:
+        raise CliError(
+            f"{root} holds more than {MAX_MEMBERS:,} files and folders, the most a bundle may "
+            "hold; nothing was uploaded.",
+            FAILURE,
+        )
     files = [source for _entry, _name, source in entries if source.is_file()]
     if not files:
         raise CliError(f"{root} holds no file to publish.", FAILURE)

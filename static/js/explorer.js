@@ -1,12 +1,13 @@
-// API Explorer: builds requests from the OpenAPI document and sends them from this page.
-// The pasted key lives only in the password field; snippets use $KEYPORTAL_API_KEY instead.
+// API Explorer: builds requests from the OpenAPI document and sends them from this page, as the
+// key whose page this is (DESIGN rule 6): the server checks, on every request, that the signed-in
+// person could rotate that key, then runs the call with its power. No secret is ever in the page;
+// snippets use $KEYPORTAL_API_KEY instead.
 (function () {
   "use strict";
   var root = document.getElementById("explorer");
   if (!root) { return; }
   var form = document.getElementById("explorer-form");
-  var keyInput = document.getElementById("explorer-key");
-  var keyError = document.getElementById("explorer-key-error");
+  var keyId = root.getAttribute("data-key-id");
   var select = document.getElementById("explorer-endpoint");
   var summary = document.getElementById("explorer-summary");
   var params = document.getElementById("explorer-params");
@@ -152,18 +153,15 @@
     document.getElementById("explorer-response").hidden = false;
   }
 
+  function csrfToken() {
+    try { return JSON.parse(document.body.getAttribute("hx-headers") || "{}")["x-csrftoken"] || ""; } catch (e) { return ""; }
+  }
+
   form.addEventListener("submit", function (event) {
     event.preventDefault();
-    var key = keyInput.value.trim();
-    keyError.hidden = true;
-    if (!key) {
-      keyError.textContent = "Paste the API key first.";
-      keyError.hidden = false;
-      keyInput.focus();
-      return;
-    }
     var entry = current();
-    var init = { method: entry.method, headers: { Authorization: "Bearer " + key }, credentials: "omit" };
+    var headers = { "X-Keyportal-Explore": keyId, "X-CSRFToken": csrfToken() };
+    var init = { method: entry.method, headers: headers, credentials: "same-origin" };
     if (!bodyField.hidden && body.value.trim()) {
       init.headers["Content-Type"] = "application/json";
       init.body = body.value;
@@ -178,6 +176,5 @@
   select.addEventListener("change", render);
   params.addEventListener("input", snippets);
   body.addEventListener("input", snippets);
-  window.addEventListener("pagehide", function () { keyInput.value = ""; });
   load();
 })();

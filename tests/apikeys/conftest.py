@@ -97,14 +97,47 @@ def new_key(
     )
 
 
+def operator_key(
+    org: Org,
+    permissions=("projects:read",),
+    kind: str = KeyKind.ORGANIZATION,
+    owner=None,
+    **kwargs,
+) -> tuple[ApiKey, str]:
+    """Create a key as an operator would (manage.py): bound by no one's power. Personal keys
+    get a 7-day expiry unless told otherwise, as the default policy wants."""
+    if kind == KeyKind.USER:
+        kwargs.setdefault("expires_at", in_days(7))
+    return api_key_create(
+        actor=Actor.operator("operator (tests)"),
+        organization=org.organization,
+        kind=kind,
+        owner=owner,
+        permissions=sorted(permissions),
+        **kwargs,
+    )
+
+
 def key_counts() -> dict[str, int]:
-    """Return row counts of every model a key form could write, keys and policies included."""
+    """Return row counts of every model a key form could write, keys and policies included.
+
+    The audit log's records of refused attempts are left out: a refusal changes nothing but
+    adds one (`refusals` counts them).
+    """
     return {
         **row_counts(),
         "ApiKey": ApiKey.objects.count(),
         "KeyPolicy": KeyPolicy.objects.count(),
-        "AuditEvent": AuditEvent.objects.count(),
+        "AuditEvent": AuditEvent.objects.exclude(action="api_key.refused").count(),
     }
+
+
+def refusals(api_key: ApiKey | None = None) -> list[tuple[str, str]]:
+    """Return the (act, door) of every refused attempt recorded, oldest first (on `api_key`)."""
+    events = AuditEvent.objects.filter(action="api_key.refused").order_by("created_at", "id")
+    if api_key is not None:
+        events = events.filter(target_type="apikey", target_id=str(api_key.pk))
+    return [(e.detail["action"], e.detail["door"]) for e in events]
 
 
 def key_state(api_key: ApiKey) -> tuple:

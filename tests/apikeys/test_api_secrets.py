@@ -503,37 +503,47 @@ def test_malformed_json_is_refused_as_bad_request(org, environment):
 
 @pytest.mark.parametrize(
     "path",
+    ["/api/v1/environments/0/secrets", "/api/v1/environments/99999999999999999999999/secrets"],
+)
+def test_ids_out_of_range_are_404(org, environment, path):
+    """An id that cannot exist, beyond a bigint included, is a 404 like any id that does not."""
+    client = Client(HTTP_AUTHORIZATION=f"Bearer {org_key(org, ALL)}")
+    response = client.get(path.format(env=environment.pk))
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "not_found"
+
+
+@pytest.mark.parametrize(
+    "path",
     [
-        "/api/v1/environments/0/secrets",
-        "/api/v1/environments/99999999999999999999999/secrets",
         "/api/v1/environments/{env}/secrets/API_TOKEN?version=0",
         "/api/v1/environments/{env}/secrets/API_TOKEN?version=99999999999999999999999",
         "/api/v1/environments/{env}/secrets/API_TOKEN?version=abc",
     ],
 )
-def test_ids_out_of_range_are_422(org, environment, path):
-    """Ids and versions that cannot exist are refused with 422, never a database error."""
+def test_versions_out_of_range_are_422(org, environment, path):
+    """A version query that cannot name a version is refused with 422, never a database error."""
     client = Client(HTTP_AUTHORIZATION=f"Bearer {org_key(org, ALL)}")
     response = client.get(path.format(env=environment.pk))
     assert response.status_code == 422
     assert response.json()["error"]["code"] == "invalid_request"
 
 
-def test_restoring_version_zero_or_beyond_a_bigint_is_422(org, environment):
-    """A restore of version 0 or of a number beyond a bigint is refused with 422."""
+def test_restoring_version_zero_or_beyond_a_bigint_is_404(org, environment):
+    """A restore of version 0 or of a number beyond a bigint names no version: 404."""
     token = org_key(org, {"secrets:restore"})
     for version in ("0", "99999999999999999999999"):
         response = call(
             "post", environment.pk, f"secrets/API_TOKEN/versions/{version}/restore", token
         )
-        assert response.status_code == 422
+        assert response.status_code == 404
 
 
 def test_every_route_is_in_the_openapi_document_with_its_permission():
-    """The OpenAPI document lists every secrets route, each summary naming its permission."""
+    """The OpenAPI document lists every secrets route, each declaring its permission."""
     document = Client().get("/api/v1/openapi.json").json()
     operations = {
-        (method.upper(), path.removeprefix("/api/v1/environments/{environment_id}/")): op["summary"]
+        (method.upper(), path.removeprefix("/api/v1/environments/{environment_id}/")): op
         for path, item in document["paths"].items()
         if path.startswith("/api/v1/environments/{environment_id}/")
         for method, op in item.items()
@@ -550,7 +560,8 @@ def test_every_route_is_in_the_openapi_document_with_its_permission():
     }
     assert set(operations) == set(expected)
     for operation, permission in expected.items():
-        assert f"({permission})" in operations[operation]
+        assert operations[operation]["x-permission"] == permission
+        assert f"Needs the permission `{permission}`." in operations[operation]["description"]
 
 
 @settings(

@@ -9,6 +9,7 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.html import strip_tags
 
 from accounts.access import Actor
 from accounts.models import AuditEvent, Origin
@@ -30,10 +31,10 @@ def no_pacing(settings):
     settings.KEYPORTAL_DEVICE_POLL_SECONDS = 0
 
 
-def ask(client: Client | None = None, **body):
+def ask(http: Client | None = None, *, address: str = "10.1.2.3", **body):
     body = {"client": "keyportal-cli/0.1.0", "host": "laptop.local", **body}
-    return (client or Client()).post(
-        "/api/v1/device/code", body, content_type="application/json", REMOTE_ADDR="10.1.2.3"
+    return (http or Client()).post(
+        "/api/v1/device/code", body, content_type="application/json", REMOTE_ADDR=address
     )
 
 
@@ -163,6 +164,55 @@ def test_only_an_organization_of_the_person_can_be_chosen(client_for, org, other
     assert response.status_code == 422
     assert "Choose an organization" in page_text(response)
     assert DeviceAuthorization.objects.get().state == DeviceState.PENDING
+
+
+WARNING = (
+    "This login was requested from 203.0.113.7, not from your address 198.51.100.2. "
+    "Approve only if you started it yourself."
+)
+
+
+def test_the_page_labels_what_the_program_reported_about_itself(client_for, org):
+    """The client and host are shown as the program's own claim, which keyportal cannot check."""
+    body = ask(client="evil-tool/6.6", host="ada-laptop").json()
+    text = page_text(client_for(org.member).get(DEVICE_URL, {"code": body["user_code"]}))
+    assert "The program says it is evil-tool/6.6 on ada-laptop. keyportal cannot check this." in (
+        " ".join(strip_tags(text).split())
+    )
+
+
+def test_the_page_shows_the_requesters_address_beside_the_approvers(client_for, org):
+    """Both addresses are shown, each labelled; the same address raises no warning."""
+    body = ask(address="198.51.100.2").json()
+    client = client_for(org.member, REMOTE_ADDR="198.51.100.2")
+    text = page_text(client.get(DEVICE_URL, {"code": body["user_code"]}))
+    assert '<dt>Requested from</dt><dd class="mono">198.51.100.2</dd>' in text
+    assert '<dt>Your address</dt><dd class="mono">198.51.100.2</dd>' in text
+    assert "not from your address" not in text
+
+
+@pytest.mark.parametrize(
+    ("requester", "approver", "warned"),
+    [
+        ("203.0.113.7", "198.51.100.2", True),
+        ("203.0.113.7", "203.0.113.7", False),
+        ("2001:db8::7", "2001:0db8:0:0::7", False),
+        ("", "198.51.100.2", False),
+    ],
+)
+def test_a_warning_shows_exactly_when_the_addresses_differ(
+    client_for, org, requester, approver, warned
+):
+    """The page warns when the login was asked for from another address than the approver's."""
+    body = ask(address=requester).json()
+    client = client_for(org.member, REMOTE_ADDR=approver)
+    for response in (
+        client.get(DEVICE_URL, {"code": body["user_code"]}),
+        client.post(DEVICE_URL, {"code": body["user_code"], "decision": "approve"}),
+    ):
+        text = " ".join(strip_tags(page_text(response)).split())
+        assert (WARNING in text) is warned
+        assert ('class="callout callout-danger"' in page_text(response)) is warned
 
 
 def test_the_page_needs_a_login_and_keeps_the_code(org):

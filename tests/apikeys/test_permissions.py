@@ -138,15 +138,15 @@ def test_admin_holds_all_but_owner_only_permissions():
 
 
 def test_member_holds_reading_only():
-    """A member holds read permissions, never a write, publish, purge or key management."""
+    """A member holds read permissions and api-keys:manage (for their own personal keys,
+    DESIGN rule 5), never a write, publish or purge."""
     member = ROLE_PERMISSIONS[Role.MEMBER]
-    assert member >= READ_ONLY
+    assert member >= READ_ONLY | {"api-keys:manage"}
     for pid in (
         "secrets:write",
         "secrets:decrypt",
         "secrets:purge",
         "apps:publish",
-        "api-keys:manage",
         "projects:create",
         "members:delete",
     ):

@@ -16,6 +16,7 @@ from tests.apikeys.conftest import (
     key_counts,
     key_state,
     new_key,
+    refusals,
     rotate_url,
 )
 from tests.factories import MembershipFactory
@@ -63,6 +64,8 @@ def test_member_cannot_reach_another_members_key(client_for, org, member_key, se
     assert member_key.name not in page_text(response)
     assert key_state(member_key) == before
     assert key_counts() == counts
+    attempted = {"detail": "edit", "rotate": "rotate", "delete": "revoke"}[page]
+    assert refusals(member_key) == [("see", "web"), (attempted, "web")]
 
 
 @pytest.mark.parametrize("kind", ["org", "project", "svc"])
@@ -128,6 +131,7 @@ def test_admin_sees_but_cannot_change_someone_elses_personal_key(client_for, org
 
     assert key_state(api_key) == before
     assert key_counts() == counts
+    assert refusals(api_key) == [("rename", "web"), ("rotate", "web"), ("revoke", "web")]
 
 
 @pytest.mark.parametrize("kind", ["org", "project", "svc"])

@@ -305,7 +305,7 @@ BAD_INPUT = [
         "beyond-the-role",
         "user",
         {"permissions": ["secrets:read", "secrets:write"]},
-        "You cannot give a key what you do not hold: secrets:write.",
+        "You cannot give a key what you do not hold: secrets:write on the whole organization.",
     ),
     ("unknown-preset", "org", {"preset": "everything"}, "Choose a preset"),
     (
@@ -423,7 +423,10 @@ def test_admin_cannot_give_owner_only_permissions(client_for, org):
     )
 
     assert response.status_code == 422
-    assert "You cannot give a key what you do not hold: members:delete." in page_text(response)
+    assert (
+        "You cannot give a key what you do not hold: members:delete on the whole organization."
+        in page_text(response)
+    )
     assert key_counts() == before
 
 

@@ -174,7 +174,7 @@ EDIT_BAD_INPUT = [
     (
         "beyond-the-role",
         {"permissions": ["secrets:read", "apps:publish"]},
-        "You cannot give a key what you do not hold: apps:publish.",
+        "You cannot give a key what you do not hold: apps:publish on the whole organization.",
     ),
     (
         "past-date",
@@ -268,19 +268,33 @@ def test_revoked_key_page_offers_no_edit(client_for, org, personal):
 
 
 def test_admin_edit_keeps_permissions_beyond_their_role(client_for, org):
-    """An admin renaming a key that holds members:delete does not silently strip it."""
+    """An admin renaming a key that holds members:delete keeps it; unchecking it takes it
+    away (DESIGN rule 3), and it cannot be given back by an admin."""
     api_key, _ = new_key(
         org, KeyKind.ORGANIZATION, name="ops", permissions=["members:read", "members:delete"]
     )
-    page = client_for(org.admin).get(detail_url(api_key)).content.decode()
-    assert 'value="members:delete" data-group="members" checked disabled' in page
-    # What the browser posts: disabled checkboxes are never sent.
-    data = edit_data(api_key, name="ops renamed", permissions=["members:read"], expiration="keep")
+    admin = client_for(org.admin)
+    page = admin.get(detail_url(api_key)).content.decode()
+    assert 'value="members:delete" data-group="members" checked>' in page
 
-    client_for(org.admin).post(detail_url(api_key), data)
-
+    admin.post(detail_url(api_key), edit_data(api_key, name="ops renamed", expiration="keep"))
     api_key.refresh_from_db()
-    assert api_key.name == "ops" or "members:delete" in api_key.permissions
+    assert (api_key.name, api_key.permissions) == (
+        "ops renamed",
+        ["members:read", "members:delete"],
+    )
+
+    data = edit_data(api_key, permissions=["members:read"], expiration="keep")
+    assert admin.post(detail_url(api_key), data).status_code == 302
+    api_key.refresh_from_db()
+    assert api_key.permissions == ["members:read"]
+
+    data = edit_data(api_key, permissions=["members:read", "members:delete"], expiration="keep")
+    response = admin.post(detail_url(api_key), data)
+    assert response.status_code == 422
+    assert "members:delete on the whole organization" in page_text(response)
+    api_key.refresh_from_db()
+    assert api_key.permissions == ["members:read"]
 
 
 # --- rotate ---------------------------------------------------------------------------------
@@ -440,16 +454,21 @@ def test_delete_of_an_organization_key_returns_to_its_list(client_for, org, org_
     assert response.url == ORGANIZATION_KEYS_URL
 
 
-def test_deleting_a_revoked_key_again_is_refused(client_for, org, personal):
-    """A revoked key's delete page says so and a POST changes nothing."""
+def test_deleting_a_revoked_key_again_is_answered_like_the_first_time(client_for, org, personal):
+    """A revoked key's delete page says so; a second POST (a double click, a retry) is answered
+    as the first was and changes nothing."""
     api_key, _ = personal
-    api_key_revoke(actor=Actor(user=org.member), api_key=api_key)
-    before, counts = key_state(api_key), key_counts()
     client = client_for(org.member)
+    first = client.post(delete_url(api_key))
+    before, counts = key_state(api_key), key_counts()
 
-    for response in (client.get(delete_url(api_key)), client.post(delete_url(api_key))):
-        assert response.status_code == 422
-        assert REVOKED_MESSAGE in page_text(response)
+    page = client.get(delete_url(api_key))
+    again = client.post(delete_url(api_key), follow=True)
+
+    assert page.status_code == 422
+    assert REVOKED_MESSAGE in page_text(page)
+    assert (again.redirect_chain[0][0], again.status_code) == (first.url, 200)
+    assert f"The API key “{api_key.name}” has been revoked." in page_text(again)
     assert key_state(api_key) == before
     assert key_counts() == counts
 

@@ -8,6 +8,7 @@ import tarfile
 
 import pytest
 
+from keyportal.cli import bundle
 from projects.models import ApiKeyAccess, AppVersion
 from tests.cli.conftest import assert_never_shown, org_token
 from tests.factories import AppFactory, ProjectFactory, TeamFactory
@@ -96,6 +97,18 @@ def test_more_than_10_mb_is_refused_before_uploading(keyportal, org, storefront,
     assert result.exit_code == 1
     assert "packs to more than 10 MB" in result.stderr
     assert "nothing was uploaded" in result.stderr
+    assert not AppVersion.objects.exists()
+
+
+def test_too_many_files_are_refused_before_uploading(keyportal, org, storefront, site, monkeypatch):
+    """A folder of more files and folders than a bundle may hold is refused before uploading."""
+    monkeypatch.setattr(bundle, "MAX_MEMBERS", 3)
+    result = keyportal(
+        "app", "publish", "--name", "Storefront", "--path", str(site),
+        env={"KEYPORTAL_API_KEY": org_token(org, PUBLISH)},
+    )  # fmt: skip
+    assert result.exit_code == 1
+    assert "holds more than 3 files and folders" in result.stderr
     assert not AppVersion.objects.exists()
 
 

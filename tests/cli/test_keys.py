@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 
 import pytest
+from django.utils import timezone
 
 from apikeys.models import ApiKey
 from apikeys.permissions import READ_ONLY
@@ -25,20 +27,22 @@ def test_the_read_only_preset_matches_the_consoles():
 
 
 def test_list_shows_keys_without_tokens(keyportal, org):
-    """The table lists the organization's keys by preview; --json parses; no token appears."""
+    """The table lists the keys the key in use may act on, by preview; --json parses; no token
+    appears. An organization key never sees a personal key (DESIGN rule 2)."""
     _key, personal = personal_key(org, name="laptop")
     token = org_token(org, MANAGE, name="ci")
+    org_token(org, MANAGE, name="deploy")
     result = keyportal("keys", "list", env={"KEYPORTAL_API_KEY": token})
     assert result.exit_code == 0
     lines = result.stdout.splitlines()
     assert lines[0].split() == ["ID", "NAME", "KIND", "OWNER", "PREVIEW", "STATE", "EXPIRES",
                                 "LAST", "USED"]  # fmt: skip
-    assert any(line.split()[1] == "laptop" for line in lines[1:])
+    assert any(line.split()[1] == "deploy" for line in lines[1:])
     assert f"sk-org-...{token[-4:]}" in result.stdout
     listed = json.loads(
         keyportal("--json", "keys", "list", env={"KEYPORTAL_API_KEY": token}).stdout
     )
-    assert {k["name"] for k in listed} == {"laptop", "ci"}
+    assert {k["name"] for k in listed} == {"deploy", "ci"}
     assert_never_shown(result, token, personal)
 
 
@@ -167,3 +171,37 @@ def test_revoke_with_yes_and_json(keyportal, org):
     assert result.exit_code == 0
     assert json.loads(result.stdout)["state"] == "revoked"
     assert_never_shown(result, token, target)
+
+
+def test_a_member_manages_their_own_keys_end_to_end(keyportal, org):
+    """With the personal key `keyportal login` gives a member, keys create, list, rotate and
+    revoke work on their own personal keys, and nothing else is within reach."""
+    member_key, token = personal_key(org, permissions=["api-keys:manage", "projects:read"])
+    _org_key, _ = personal_key(org, user=org.owner, name="the owner's")
+    env = {"KEYPORTAL_API_KEY": token}
+
+    created = keyportal(
+        "--json", "keys", "create", "--name", "script", "--permission", "projects:read",
+        "--expires-at", (timezone.now() + timedelta(days=7)).date().isoformat(), env=env,
+    )  # fmt: skip
+    assert created.exit_code == 0, created.output
+    made = json.loads(created.stdout)
+    assert (made["kind"], made["owner"]["id"]) == ("user", org.member.pk)
+
+    listed = json.loads(keyportal("--json", "keys", "list", env=env).stdout)
+    assert {k["name"] for k in listed} == {member_key.name, "script"}
+
+    rotated = keyportal("keys", "rotate", str(made["id"]), env=env)
+    assert rotated.exit_code == 0, rotated.output
+    assert has_token_format(rotated.stdout.strip())
+
+    revoked = keyportal("keys", "revoke", str(made["id"]), "--yes", env=env)
+    assert revoked.exit_code == 0, revoked.output
+    assert ApiKey.objects.get(pk=made["id"]).is_revoked
+
+    others = keyportal("keys", "revoke", str(_org_key.pk), "--yes", env=env)
+    assert others.exit_code == 5, others.output
+    organization = keyportal("keys", "create", "--name", "x", "--kind", "org",
+                             "--permission", "projects:read", env=env)  # fmt: skip
+    assert organization.exit_code == 4, organization.output
+    assert "Only owners and admins" in organization.output

@@ -246,3 +246,45 @@ def test_create_dialog_is_usable_at_390px(page, tmp_path, org):
     expect(dialog).to_be_hidden()
     expect(page.locator("#key-table").get_by_text("phone", exact=True)).to_be_visible()
     assert_no_unexpected_console_errors(page)
+
+
+def test_owner_disables_a_members_key_and_only_the_member_enables_it(
+    page, tmp_path, org, browser, live_server
+):
+    """On a member's key the owner gets Disable and Delete, not Edit or Rotate (DESIGN rule 2);
+    the key is refused from the next request; the member alone enables it again."""
+    member_key, token = api_key_create(
+        actor=Actor(user=org.member),
+        organization=org.organization,
+        kind=KeyKind.USER,
+        owner=org.member,
+        name="laptop",
+        permissions=ordered(READ_ONLY),
+        expires_at=timezone.now() + timedelta(days=7),
+    )
+    log_in(page, org.owner)
+    page.goto(f"/o/acme/api-keys/{member_key.pk}/")
+    header = page.locator(".page-header")
+    expect(header.get_by_role("button", name="Disable")).to_be_visible()
+    expect(header.get_by_role("link", name="Rotate…")).to_have_count(0)
+    expect(page.locator("#key-edit")).to_have_count(0)
+    save_screenshot(page, tmp_path, "owner-on-members-key")
+
+    header.get_by_role("button", name="Disable").click()
+
+    expect(page.get_by_text("“laptop” has been disabled")).to_be_visible()
+    member_key.refresh_from_db()
+    assert member_key.status == "disabled"
+    expect(page.locator(".page-header").get_by_role("button", name="Enable")).to_have_count(0)
+
+    context = browser.new_context(viewport={"width": 390, "height": 844}, base_url=live_server.url)
+    member = context.new_page()
+    log_in(member, org.member)
+    member.goto(f"/o/acme/api-keys/{member_key.pk}/")
+    save_screenshot(member, tmp_path, "member-enables-390", full_page=False)
+    member.locator(".page-header").get_by_role("button", name="Enable").click()
+    expect(member.get_by_text("“laptop” has been enabled")).to_be_visible()
+    member_key.refresh_from_db()
+    assert member_key.status == "active"
+    context.close()
+    assert token not in page.content()

@@ -9,6 +9,7 @@ import pytest
 from playwright.sync_api import expect
 
 from accounts.access import Actor
+from accounts.models import AuditEvent, Team
 from apikeys.models import KeyKind
 from apikeys.permissions import ALL
 from apikeys.services import api_key_create
@@ -27,22 +28,23 @@ def log_in(page, user) -> None:
     expect(page.get_by_role("heading", name="Projects")).to_be_visible()
 
 
-def test_explorer_sends_a_real_request_and_offers_snippets(page, tmp_path, org):
-    """Paste a key, call whoami, see status, headers and body, and snippets without the key."""
+def test_explorer_acts_as_the_key_without_its_secret(page, tmp_path, org):
+    """Nothing is pasted: whoami answers as the key; a change is recorded as the key with the
+    person beside it; snippets never hold a key; a refusal comes back as the API says it."""
     api_key, token = api_key_create(
-        actor=Actor(user=None),
+        actor=Actor.operator("operator (tests)"),
         organization=org.organization,
         kind=KeyKind.ORGANIZATION,
         name="explorer",
-        permissions=sorted(ALL),
+        permissions=sorted(ALL - {"teams:delete"}),
     )
     log_in(page, org.owner)
     page.goto(f"/o/acme/api-keys/{api_key.pk}/")
     page.get_by_role("link", name="Explore").click()
     page.wait_for_selector("#explorer-endpoint option[value='0']", state="attached")
     expect(page.get_by_label("Endpoint")).to_have_value(re.compile(r"\d+"))
+    expect(page.locator("input[type=password]")).to_have_count(0)
 
-    page.get_by_label("API key").fill(token)
     page.get_by_role("button", name="Send request").click()
 
     expect(page.locator("#explorer-status")).to_have_text("200")
@@ -52,17 +54,58 @@ def test_explorer_sends_a_real_request_and_offers_snippets(page, tmp_path, org):
     expect(page.locator("#explorer-headers")).to_contain_text("cache-control: no-store")
     snippets = page.locator("#explorer-snippets").inner_text()
     assert "$KEYPORTAL_API_KEY" in snippets
-    assert token not in snippets
+    assert token not in snippets and api_key.preview not in snippets
     assert "curl -X GET" in snippets and "http GET" in snippets and "httpx.request" in snippets
     save_screenshot(page, tmp_path, "api-explorer", docs=True)
 
-    # A missing permission comes back as the API says it.
-    option = page.locator("#explorer-endpoint option", has_text=re.compile(r"^POST /api/v1/teams "))
-    page.get_by_label("Endpoint").select_option(option.get_attribute("value"))
-    page.locator("#explorer-body").fill('{"name": 5}')
+    choose(page, r"^POST /api/v1/teams ")
+    page.locator("#explorer-body").fill('{"name": "Made in the Explorer"}')
     page.get_by_role("button", name="Send request").click()
-    expect(page.locator("#explorer-status")).to_have_text("422")
-    expect(page.locator("#explorer-response-body")).to_contain_text("invalid_request")
+    expect(page.locator("#explorer-status")).to_have_text("201")
+    event = AuditEvent.objects.get(action="team.created")
+    assert (event.origin, event.actor_key_id, event.actor_user) == (
+        "explorer",
+        api_key.pk,
+        org.owner,
+    )
+    assert (
+        event.actor_label == f"explorer ({api_key.preview}) in the Explorer, by {org.owner.email}"
+    )
+
+    # What the key does not hold comes back as the API says it, though the person holds it.
+    team = Team.objects.get(name="Made in the Explorer")
+    choose(page, r"^DELETE /api/v1/teams/\{item_id\} ")
+    page.get_by_label("item_id (path, required)").fill(str(team.pk))
+    page.get_by_role("button", name="Send request").click()
+    expect(page.locator("#explorer-status")).to_have_text("403")
+    expect(page.locator("#explorer-response-body")).to_contain_text("teams:delete")
+    assert Team.objects.filter(pk=team.pk).exists()
+    # The browser logs the 403 it was asked to make; no script failed.
+    assert [e for e in page.console_errors if not e.startswith("Failed to load resource")] == []
+
+
+def test_explorer_says_why_it_is_unavailable(page, org):
+    """An admin cannot act as a key holding members:update, which an admin does not hold."""
+    api_key, _token = api_key_create(
+        actor=Actor.operator("operator (tests)"),
+        organization=org.organization,
+        kind=KeyKind.ORGANIZATION,
+        name="owners only",
+        permissions=["members:update"],
+    )
+    log_in(page, org.admin)
+    page.goto(f"/o/acme/api-keys/{api_key.pk}/explore/")
+
+    expect(page.locator("#explorer-unavailable")).to_contain_text(
+        "You cannot explore the API as this key: it holds members:update"
+    )
+    expect(page.get_by_role("button", name="Send request")).to_have_count(0)
+
+
+def choose(page, pattern: str) -> None:
+    """Pick the Explorer's operation whose option text matches `pattern`."""
+    option = page.locator("#explorer-endpoint option", has_text=re.compile(pattern))
+    page.get_by_label("Endpoint").select_option(option.get_attribute("value"))
 
 
 def test_sharing_page_saves_with_htmx_and_takes_effect_on_the_next_request(
@@ -72,7 +115,7 @@ def test_sharing_page_saves_with_htmx_and_takes_effect_on_the_next_request(
     project = ProjectFactory(team__organization=org.organization)
     app = AppFactory(project=project, name="Storefront", slug="storefront")
     _key, token = api_key_create(
-        actor=Actor(user=None),
+        actor=Actor.operator("operator (tests)"),
         organization=org.organization,
         kind=KeyKind.ORGANIZATION,
         permissions=["apps:read"],

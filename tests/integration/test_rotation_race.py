@@ -14,7 +14,7 @@ import pytest
 from django.db import connection
 
 from accounts.access import Actor
-from accounts.models import AuditEvent, Origin
+from accounts.models import AuditEvent
 from apikeys.models import ApiKey, KeyKind
 from apikeys.services import api_key_create, api_key_rotate
 from apikeys.tokens import token_preview
@@ -27,7 +27,7 @@ pytestmark = [
 ]
 
 THREADS = 20
-OPERATOR = Actor(user=None, origin=Origin.CLI, label="rotation race test")
+OPERATOR = Actor.operator("rotation race test")
 
 
 def verifies(token: str) -> bool:

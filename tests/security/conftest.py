@@ -14,6 +14,7 @@ from django.utils import timezone
 from accounts.access import Actor
 from accounts.models import Role, User
 from accounts.services import invitation_create
+from accounts.signup import SignupRequest, signup_token_make
 from apikeys.models import KeyKind
 from apikeys.services import api_key_create
 from projects.secrets import secret_set
@@ -37,9 +38,13 @@ class Objects:
     items: dict[str, models.Model] = field(default_factory=dict)
 
     def fill(self, template: str) -> str:
-        """Return `template` with {project}, {team}, ... {token} and {member_email} filled in."""
+        """Return `template` with {project}, {team}, ... {token} (an invitation's),
+        {signup_token} (a new address's signup link) and {member_email} filled in."""
         return template.format(
             token=self.token,
+            signup_token=signup_token_make(
+                SignupRequest("newcomer@example.test", "Newcomer", "Newco")
+            ),
             member_email=self.org.member.email,
             **{name: obj.pk for name, obj in self.items.items()},
         )

@@ -25,6 +25,7 @@ SITE_URLS = [
     # name               path                           anon out  mem  adm  own
     ("home",             "/",                           302, 302, 302, 302, 302),
     ("signup",           "/signup/",                    200, 302, 302, 302, 302),
+    ("signup_confirm",   "/signup/confirm/",            410, 302, 302, 302, 302),
     ("login",            "/login/",                     200, 302, 302, 302, 302),
     ("logout",           "/logout/",                    302, 405, 405, 405, 405),
     ("organization_new", "/organizations/new/",         302, 200, 200, 200, 200),
@@ -89,6 +90,8 @@ ORGANIZATION_URLS = [
     ("api_key_rotate",         "api-keys/{org_key}/rotate/",         302, 404, 404, 200, 200),
     ("api_key_delete",         "api-keys/{member_key}/delete/",      302, 404, 200, 403, 200),
     ("api_key_delete",         "api-keys/{org_key}/delete/",         302, 404, 404, 200, 200),
+    ("api_key_status",         "api-keys/{member_key}/status/",      302, 404, 405, 405, 405),
+    ("api_key_status",         "api-keys/{org_key}/status/",         302, 404, 405, 405, 405),
 ]
 # fmt: on
 
@@ -97,7 +100,7 @@ URL_TABLE = SITE_URLS + [
 ]
 
 # Pages anyone may open; every other page sends an anonymous visitor to log in.
-PUBLIC = {"signup", "login", "invitation"}
+PUBLIC = {"signup", "signup_confirm", "login", "invitation"}
 
 
 def url_patterns(patterns=None, prefix: str = ""):

@@ -7,7 +7,7 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from accounts.access import Actor
-from accounts.models import Membership, Organization, Origin, Role, ServiceAccount, Team, User
+from accounts.models import Membership, Organization, Role, ServiceAccount, Team, User
 from apikeys.demo import seed_keys
 from projects.models import ApiKeyAccess, App, Environment, Project, Secret, Target
 from projects.secrets import secret_set
@@ -49,7 +49,7 @@ DEMO_SECRETS = {
     },
 }
 # The history says who set the demo secrets: this command, as create_api_key names itself.
-SEEDER = Actor(user=None, origin=Origin.CLI, label="operator (manage.py seed_demo)")
+SEEDER = Actor.operator("operator (manage.py seed_demo)")
 
 
 class Command(BaseCommand):

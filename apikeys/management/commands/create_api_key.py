@@ -9,13 +9,13 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
 from accounts.access import Actor
-from accounts.models import Organization, Origin, ServiceAccount, User
+from accounts.models import Organization, ServiceAccount, User
 from apikeys.models import KeyKind
 from apikeys.permissions import PRESETS
 from apikeys.services import api_key_create
 from projects.models import Project
 
-OPERATOR = Actor(user=None, origin=Origin.CLI, label="operator (manage.py create_api_key)")
+OPERATOR = Actor.operator("operator (manage.py create_api_key)")
 
 
 class Command(BaseCommand):

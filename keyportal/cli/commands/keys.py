@@ -118,9 +118,8 @@ def _reveal(session: Session, key: dict[str, Any], headline: str) -> None:
 @click.option(
     "--kind",
     type=click.Choice(["org", "project", "svc", "user"]),
-    default="org",
-    show_default=True,
-    help="Organization, project, service-account or personal key.",
+    help="Organization, project, service-account or personal key. "
+    "[default: personal with a personal key (as `keyportal login` gives), else organization]",
 )
 @click.option(
     "--owner-id",
@@ -135,7 +134,7 @@ def keys_create(
     name: str,
     permissions: tuple[str, ...],
     preset: str | None,
-    kind: str,
+    kind: str | None,
     owner_id: int | None,
     expires_at: str | None,
 ) -> None:
@@ -143,9 +142,12 @@ def keys_create(
     if bool(permissions) == bool(preset):
         raise click.UsageError("Give the permissions with --permission P (repeatable) or --preset.")
     with session.client() as client:
+        me = client.get("whoami") if preset == "all" or kind is None else None
+        if kind is None:
+            kind = "user" if me["kind"] == "user" else "org"
         if preset == "all":
             # Nobody can give a key more than they hold: "all" is all the key in use holds.
-            chosen = client.get("whoami")["effective_permissions"]
+            chosen = me["effective_permissions"]
         else:
             chosen = list(READ_ONLY) if preset == "read-only" else list(dict.fromkeys(permissions))
         body: dict[str, Any] = {"name": name, "kind": kind, "permissions": chosen}

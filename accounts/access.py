@@ -43,6 +43,8 @@ class Actor:
     # on this request and its power (apikeys.power.Power, cut to its owner's current role).
     key: ApiKey | None = None
     key_power: Power | None = None
+    # The key was sent with its previous secret, still in its grace period after a rotation.
+    key_previous_secret: bool = False
     is_operator: bool = False
 
     @classmethod

@@ -138,10 +138,16 @@ def key_power(api_key: ApiKey) -> Power:
     )
     if api_key.kind != KeyKind.USER:
         return power
-    role = getattr(api_key, "owner_role", None) or _membership_role(
-        api_key.owner_user_id, api_key.organization_id
-    )
+    if hasattr(api_key, "owner_role"):  # read with the key (the lookup, the key lists)
+        role = api_key.owner_role
+    else:
+        role = _membership_role(api_key.owner_user_id, api_key.organization_id)
     return power.cut_to(Power.of_role(role).permissions)
+
+
+def manages_others(actor: Actor, organization: Organization) -> bool:
+    """Return True when the actor manages organization, project and service-account keys."""
+    return _manages_others(actor, organization.pk)
 
 
 def _manages_others(actor: Actor, organization_id: int) -> bool:
@@ -213,6 +219,7 @@ def check(actor: Actor, act: Act, api_key: ApiKey, *, after: Power | None = None
             f"Only owners and admins can {act.phrase} this key.", act=act, api_key=api_key
         )
     if act in GIVE:
+        _check_not_outgoing(actor, act, api_key)
         _check_contains(actor, act, org, after or key_power(api_key), api_key=api_key)
 
 
@@ -225,6 +232,19 @@ def _personal_message(act: Act) -> str:
     return f"Only its owner can {act.phrase} a personal key."
 
 
+def _check_not_outgoing(actor: Actor, act: Act, api_key: ApiKey | None) -> None:
+    # A secret on its way out (a leaked one, perhaps: why it was rotated) keeps its power for
+    # the grace period, but may not mint, rotate or prolong anything: else it could rotate its
+    # own key and lock out the holder of the new secret.
+    if actor.key_previous_secret:
+        raise Refused(
+            "This API key was sent with its previous secret, which works only until its grace "
+            f"period ends: it cannot {act.phrase} keys. Use the new secret.",
+            act=act,
+            api_key=api_key,
+        )
+
+
 def _check_contains(
     actor: Actor, act: Act, organization_id: int, wanted: Power, *, api_key: ApiKey | None
 ) -> None:
@@ -234,10 +254,15 @@ def _check_contains(
     who, it, does = ("This API key", "it", "does") if actor.key else ("You", "you", "do")
     if act in (Act.CREATE, Act.WIDEN):
         message = f"{who} cannot give a key what {it} {does} not hold: {missing.describe()}."
+    elif actor.key:
+        message = (
+            f"This API key cannot {act.phrase} that key: that key holds "
+            f"{missing.describe()}, which this API key does not hold."
+        )
     else:
         message = (
-            f"{who} cannot {act.phrase} this key: it holds {missing.describe()}, "
-            f"which {it} {does} not hold."
+            f"You cannot {act.phrase} this key: it holds {missing.describe()}, "
+            "which you do not hold."
         )
     raise Refused(
         message,
@@ -271,6 +296,7 @@ def check_create(
             "Only owners and admins can create organization, project and service-account keys.",
             act=Act.CREATE,
         )
+    _check_not_outgoing(actor, Act.CREATE, None)
     _check_contains(actor, Act.CREATE, org, power, api_key=None)
 
 

@@ -9,7 +9,7 @@ from django.http import Http404, HttpRequest
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
 
-from accounts.access import actor_from_request, has_role
+from accounts.access import Refused, actor_from_request, has_role
 from accounts.models import Role
 from accounts.selectors import service_account_list
 from apikeys import authority
@@ -51,7 +51,6 @@ class Place:
 def key_place(request: HttpRequest, kind: str, owner_pk: int | None = None) -> Place:
     """Return the place for `kind` (and owner id), or 404/403 as the viewer's role says."""
     org = request.organization.slug
-    admin = has_role(request.membership, Role.ADMIN)
     if kind == KeyKind.USER and owner_pk is None:
         return Place(
             kind,
@@ -63,9 +62,9 @@ def key_place(request: HttpRequest, kind: str, owner_pk: int | None = None) -> P
         )
     if kind not in (KeyKind.ORGANIZATION, KeyKind.PROJECT, KeyKind.SERVICE_ACCOUNT):
         raise Http404("No such kind of key.")
-    if not admin:
+    if not authority.manages_others(actor_from_request(request), request.organization):
         # Members may not see these keys at all (DESIGN.md: objects outside reach are 404).
-        raise Http404("No such page.")
+        raise Refused("No such page.", act=Act.CREATE, hidden=True)
     if kind == KeyKind.ORGANIZATION:
         if owner_pk is not None:
             raise Http404("No such page.")

@@ -108,10 +108,6 @@ class Power:
     def holds(self, permission: str) -> bool:
         return permission in self._held
 
-    def holds_everywhere(self, permission: str) -> bool:
-        """Return True when the permission is held over the whole organization."""
-        return ORGANIZATION in self._held.get(permission, ())
-
     def missing(self, other: Power, ancestry: Ancestry) -> Grant | None:
         """Return the first grant of `other` this power does not contain, or None."""
         for grant in other.grants():

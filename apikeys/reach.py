@@ -7,7 +7,7 @@ that queryset answers 404, exactly like an object that does not exist.
 
 from __future__ import annotations
 
-from django.db.models import Model, Q, QuerySet
+from django.db.models import Q, QuerySet
 
 from apikeys.models import KeyKind
 from apikeys.verification import VerifiedKey
@@ -92,8 +92,3 @@ def reachable(verified: VerifiedKey, permission: str, queryset: QuerySet, kind: 
                 allowed |= Q(**{path: ref["id"]})
         queryset = queryset.filter(allowed)
     return queryset
-
-
-def within(verified: VerifiedKey, permission: str, obj: Model, kind: str) -> bool:
-    """Return True when `obj` lies within the key's reach for `permission`."""
-    return reachable(verified, permission, type(obj).objects.filter(pk=obj.pk), kind).exists()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.db.models import Q, QuerySet
+from django.db.models import OuterRef, Q, QuerySet, Subquery
 
 from accounts.access import Actor
 from accounts.models import AuditEvent, Membership, Organization, Origin, ServiceAccount
@@ -17,8 +17,16 @@ def api_key_list(*, actor: Actor, organization: Organization) -> QuerySet[ApiKey
     As apikeys.authority says: owners and admins see every key of the organization, members
     their own personal keys, and a key what its owner sees cut to what it may act on.
     """
-    return authority.visible_keys(actor, organization).select_related(
-        "organization", "created_by", "owner_user", "owner_service_account", "owner_project"
+    # The owner's current role comes with each key: what a personal key holds is cut to it.
+    role = Membership.objects.filter(
+        organization=OuterRef("organization_id"), user=OuterRef("owner_user_id")
+    ).values("role")[:1]
+    return (
+        authority.visible_keys(actor, organization)
+        .select_related(
+            "organization", "created_by", "owner_user", "owner_service_account", "owner_project"
+        )
+        .annotate(owner_role=Subquery(role))
     )
 
 

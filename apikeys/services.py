@@ -201,7 +201,8 @@ def api_key_create(
 def _locked(actor: Actor, api_key: ApiKey) -> ApiKey:
     """Lock the key's row and return it as it is now, if the actor may see it and it is live."""
     locked = ApiKey.objects.select_for_update().select_related("organization").get(pk=api_key.pk)
-    authority.check(actor, Act.SEE, locked)
+    if locked.pk != actor.key_id:  # a key acting on itself needs to see nothing
+        authority.check(actor, Act.SEE, locked)
     if locked.is_revoked:
         raise ValidationError(REVOKED_MESSAGE)
     return locked
@@ -283,7 +284,17 @@ def api_key_update(
         # What the key will hold, cut to its owner's role if personal; and what the edit adds,
         # uncut: nobody stores in a key a grant they do not hold, even one the role hides.
         will_hold = authority.key_power(_with(api_key, values)).union(beyond(before, after))
-        for act in sorted({a for a in acts if a}, key=list(Act).index):
+        acts = sorted({a for a in acts if a}, key=list(Act).index)
+        if not acts:
+            # Nothing changes: still an edit only those who may make it attempt (a status
+            # given alone is that status's act), and nothing is saved or recorded.
+            given = {"name": name, "permissions": permissions, "scopes": scopes}
+            alone = all(value is UNCHANGED for value in given.values())
+            status_act = Act.DISABLE if values["status"] == KeyStatus.DISABLED else Act.ENABLE
+            noop = status_act if alone and status is not UNCHANGED else Act.RENAME
+            authority.check(actor, noop, api_key, after=will_hold)
+            return api_key
+        for act in acts:
             authority.check(actor, act, api_key, after=will_hold)
         if values["expires_at"] != api_key.expires_at:
             _check_expiry(

@@ -8,6 +8,7 @@ disable, revoke, expiry, rotation or permission change holds from the very next 
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -45,6 +46,8 @@ class VerifiedKey:
     route_permission: str | None = None
     # The person exploring the API as this key in the console (DESIGN rule 6), if any.
     explorer: Any = None
+    # Sent with its previous secret, in the grace period of a rotation.
+    previous_secret: bool = False
 
     def power(self) -> Power:
         """Return the key's grants with their scopes, cut to its owner's current role."""
@@ -285,11 +288,11 @@ def verify_token(token: str) -> VerifiedKey:
     if api_key is None:
         raise KeyRejected(*INVALID)
     now = timezone.now()
-    if api_key.digest != digest and (
-        api_key.previous_valid_until is None or api_key.previous_valid_until <= now
-    ):
+    previous = api_key.digest != digest
+    if previous and (api_key.previous_valid_until is None or api_key.previous_valid_until <= now):
         raise KeyRejected("invalid_key", "The API key was rotated; use its new secret.")
-    return _verified(api_key, now)
+    verified = _verified(api_key, now)
+    return dataclasses.replace(verified, previous_secret=True) if previous else verified
 
 
 def verify_stored(api_key_id: int) -> VerifiedKey:

@@ -63,31 +63,31 @@ def reveal(
 @require_http_methods(["GET", "POST"])
 def api_key_create_view(request: HttpRequest, kind: str, owner: int | None = None) -> HttpResponse:
     """Show the create form (in the dialog, or as a page), then reveal the new key once."""
-    place = key_place(request, kind, owner)
+    try:
+        place = key_place(request, kind, owner)
+    except Refused as refused:
+        if request.method == "POST":
+            authority.record_refusal(actor_from_request(request), refused, request.organization)
+        raise
     form = key_form(request, place, data=request.POST or None)
     if request.method == "POST" and form.is_valid():
-        if kind == KeyKind.SERVICE_ACCOUNT and not place.owner.is_active:
-            form.add_error(
-                None, "This service account is deactivated; reactivate it to create keys."
+        try:
+            api_key, token = api_key_create(
+                actor=actor_from_request(request),
+                organization=request.organization,
+                kind=kind,
+                owner=place.owner,
+                name=form.cleaned_data["name"],
+                permissions=form.cleaned_data["permissions"],
+                scopes=form.cleaned_data["scopes"],
+                expires_at=form.cleaned_data.get("expires_at"),
             )
+        except Refused as refused:
+            add_refusal(form, refused)
+        except ValidationError as error:
+            add_service_errors(form, error)
         else:
-            try:
-                api_key, token = api_key_create(
-                    actor=actor_from_request(request),
-                    organization=request.organization,
-                    kind=kind,
-                    owner=place.owner,
-                    name=form.cleaned_data["name"],
-                    permissions=form.cleaned_data["permissions"],
-                    scopes=form.cleaned_data["scopes"],
-                    expires_at=form.cleaned_data.get("expires_at"),
-                )
-            except Refused as refused:
-                add_refusal(form, refused)
-            except ValidationError as error:
-                add_service_errors(form, error)
-            else:
-                return reveal(request, api_key, token, back=place.page_url, rotated=False)
+            return reveal(request, api_key, token, back=place.page_url, rotated=False)
     context = {"form": form, "place": place, "action": request.path}
     return render_page(request, "apikeys/key_form.html", context, partial="key-form")
 

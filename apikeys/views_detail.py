@@ -15,7 +15,7 @@ from apikeys.authority import Act, Refused
 from apikeys.charts import usage_bars
 from apikeys.forms import add_refusal
 from apikeys.models import ApiKey, KeyKind, KeyStatus
-from apikeys.permissions import CATALOGUE, GROUP_OF, ROLE_PERMISSIONS
+from apikeys.permissions import CATALOGUE, GROUP_OF
 from apikeys.places import key_place
 from apikeys.policy import exceeds_policy, policy_for
 from apikeys.scopes import describe_scopes
@@ -30,12 +30,7 @@ from keyportal.rendering import render_page
 def _permission_rows(api_key: ApiKey) -> list[dict]:
     """Return the key's permissions by group, with scopes and what the owner's role still allows."""
     scopes = describe_scopes(api_key.scopes, api_key.organization)
-    role_allows = None
-    if api_key.kind == KeyKind.USER:
-        membership = api_key.owner_user.memberships.filter(
-            organization=api_key.organization
-        ).first()
-        role_allows = ROLE_PERMISSIONS.get(membership.role if membership else None, frozenset())
+    role_allows = authority.key_power(api_key).permissions if api_key.kind == KeyKind.USER else None
     rows = []
     for group in CATALOGUE:
         held = [p for p in group.permissions if p.id in api_key.permissions]

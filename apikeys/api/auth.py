@@ -22,17 +22,18 @@ from apikeys import authority
 from apikeys.authority import Act
 from apikeys.models import ApiKey
 from apikeys.reach import Denied, require
-from apikeys.tokens import PREFIXES
+from apikeys.tokens import CHECKSUM_LENGTH, PREFIXES, SECRET_LENGTH, has_token_format
 from apikeys.usage import record_use
 from apikeys.verification import KeyRejected, VerifiedKey, verify_stored, verify_token
 from keyportal.http import client_ip
 
 # The header the console's Explorer sends instead of a secret: the id of the key to act as.
 EXPLORE_HEADER = "HTTP_X_KEYPORTAL_EXPLORE"
-# A key's prefix and the start of its secret, anywhere: a key in a URL is refused and reported.
-KEY_IN_TEXT = re.compile(
-    r"(?<![0-9A-Za-z])(?:" + "|".join(map(re.escape, PREFIXES.values())) + r")[0-9A-Za-z]"
-)
+_PREFIX = "(?:" + "|".join(map(re.escape, PREFIXES.values())) + ")"
+# A key's prefix and the start of its secret, not glued to a word ("task-sk-org" is no key)...
+KEY_START = re.compile(rf"(?<![0-9A-Za-z]){_PREFIX}[0-9A-Za-z]")
+# ... or a whole key with a valid checksum, glued to anything.
+WHOLE_KEY = re.compile(rf"{_PREFIX}[0-9A-Za-z]{{{SECRET_LENGTH + CHECKSUM_LENGTH}}}")
 URL_KEY_MESSAGE = (
     "API keys are accepted only in the Authorization header, never in a URL. "
     "Treat this key as exposed and rotate it."
@@ -73,21 +74,27 @@ def failed_attempt(request: HttpRequest, code: str, message: str) -> Exception:
 
 
 def key_in_query(query_string: str) -> bool:
-    """Return True when the query string holds anything that starts like a key: in a value or
-    a name, bare, after "Bearer ", percent-encoded (once or twice)."""
+    """Return True when the query string holds a key, or what starts like one: in a value or a
+    name, bare, after "Bearer ", glued to other text, percent-encoded (once or twice)."""
     text = query_string
     for _ in range(3):
-        if KEY_IN_TEXT.search(text):
+        if _holds_key(text):
             return True
         decoded = unquote_plus(text)
         if decoded == text:
             return False
         text = decoded
-    return bool(KEY_IN_TEXT.search(text))
+    return _holds_key(text)
+
+
+def _holds_key(text: str) -> bool:
+    if KEY_START.search(text):
+        return True
+    return any(has_token_format(match.group()) for match in WHOLE_KEY.finditer(text))
 
 
 class KeyAuth(HttpBearer):
-    """Accept `Authorization: Bearer <key>`, refuse a key anywhere else, and check the
+    """Accept `Authorization: Bearer <key>` (or the Explorer acting as a key), and check the
     operation's declared permission (None: any valid key)."""
 
     def __init__(self, permission: str | None = None):
@@ -95,9 +102,7 @@ class KeyAuth(HttpBearer):
         self.permission = permission
 
     def __call__(self, request: HttpRequest) -> VerifiedKey:
-        query = request.META.get("QUERY_STRING")
-        if query and key_in_query(query):
-            raise failed_attempt(request, "invalid_key", URL_KEY_MESSAGE)
+        # A key in the URL never gets here: apikeys.middleware.KeyInURLMiddleware refuses it.
         header = request.META.get("HTTP_AUTHORIZATION", "")
         if not header and EXPLORE_HEADER in request.META:
             verified = explore_as(request, request.META[EXPLORE_HEADER])
@@ -137,17 +142,22 @@ KEY_ROUTE_ACTS = {
 
 
 def _record_denied_key_attempt(request: HttpRequest, verified: VerifiedKey, permission: str):
-    """Record in the audit log a call on a key refused for lack of the route's permission
+    """Record in the audit log a call on keys refused for lack of the route's permission
     (api-keys:manage): refusals are recorded whichever check makes them."""
+    if permission != authority.MANAGE:
+        return
     match = request.resolver_match
     key_id = match.kwargs.get("key_id") if match else None
-    if key_id is None:
-        return
-    tail = request.path.rstrip("/").rsplit("/", 1)[-1]
-    act = KEY_ROUTE_ACTS.get((request.method, None if tail.isdigit() else tail))
     organization = verified.api_key.organization
-    api_key = ApiKey.objects.filter(organization=organization, pk=key_id).first()
-    if act is None or api_key is None:
+    if key_id is None:
+        act, api_key = (Act.CREATE, None) if request.method == "POST" else (None, None)
+    else:
+        tail = request.path.rstrip("/").rsplit("/", 1)[-1]
+        act = KEY_ROUTE_ACTS.get((request.method, None if tail.isdigit() else tail))
+        api_key = ApiKey.objects.filter(organization=organization, pk=key_id).first()
+        if api_key is None:
+            return
+    if act is None:
         return
     refused = Refused(
         f"The API key lacks the permission {permission}.",
@@ -211,4 +221,5 @@ def key_actor(request: HttpRequest, verified: VerifiedKey) -> Actor:
         label=_label(verified),
         key=key,
         key_power=verified.power(),
+        key_previous_secret=verified.previous_secret,
     )

@@ -123,6 +123,13 @@ class KeyUpdate(Strict):
     )
     expires_at: Moment | None = None
 
+    @field_validator("name")
+    @classmethod
+    def _not_blank(cls, value: str | None) -> str | None:
+        if value is not None and not value.strip():
+            raise ValueError("A name cannot be blank.")
+        return value
+
 
 class KeyFilters(Strict):
     """The keys table's filters, as query parameters."""

@@ -178,6 +178,24 @@ def test_event_filter_narrows_to_one_action(owner, org):
     assert shown_targets(response) == ["revoked"]
 
 
+def test_refused_attempts_on_keys_are_listed_with_what_was_tried(client_for, org):
+    """An admin's refused rotation of a key holding members:update is in the log, found by
+    its event, saying what was tried, from where and why."""
+    from tests.apikeys.conftest import new_key, rotate_url
+
+    api_key, _ = new_key(org, "org", name="owners only", permissions=["members:update"])
+    client_for(org.admin).post(rotate_url(api_key), {"grace": "now"})
+
+    response = client_for(org.owner).get(AUDIT_URL, {"event": "api_key.refused"})
+
+    assert shown_targets(response) == [str(api_key)]
+    text = page_text(response)
+    assert "Refused attempt on an API key" in text  # the event select's label
+    assert "Rotate refused: You cannot rotate this key: it holds members:update" in text
+    event = AuditEvent.objects.get(action="api_key.refused")
+    assert (event.actor_user, event.origin, event.detail["door"]) == (org.admin, "web", "web")
+
+
 def test_dates_are_whole_days_in_the_site_time_zone(owner, org, settings):
     """From and to are inclusive whole days in the configured time zone, to the microsecond."""
     settings.TIME_ZONE = "America/New_York"

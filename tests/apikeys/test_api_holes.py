@@ -1,5 +1,5 @@
-"""Issue 10's smaller holes on the API side: keys in URLs, guessing through /keys/verify, and
-the keys of a person who is deactivated or no longer a member."""
+"""Issue 10's smaller holes on the API side: keys in URLs, guessing through /keys/verify, the
+keys of a person who is deactivated or no longer a member, and a secret in its grace period."""
 
 from __future__ import annotations
 
@@ -9,9 +9,11 @@ from urllib.parse import quote, quote_plus
 import pytest
 from django.test import Client
 
+from accounts.access import Actor
 from accounts.models import Membership
 from apikeys.api.auth import key_in_query
 from apikeys.models import KeyKind
+from apikeys.services import api_key_rotate
 from apikeys.tokens import generate_token
 from tests.apikeys.conftest import operator_key
 
@@ -43,6 +45,9 @@ def query_strings(token: str) -> dict[str, str]:
         "percent-encoded": f"?k={quote(token, safe='')}".replace("-", "%2D"),
         "encoded twice": f"?k={quote(quote(token, safe='').replace('-', '%2D'), safe='')}",
         "inside a longer value": f"?redirect=https://example.com/cb?key={quote_plus(token)}",
+        "glued to a letter": f"?x=A{token}",
+        "glued to a digit": f"?x=0{token}",
+        "glued to an encoded letter": f"?x=%41{token}",
     }
 
 
@@ -56,6 +61,24 @@ def test_a_key_anywhere_in_the_query_string_is_refused(org, where):
     assert response.status_code == 401
     assert code(response) == "invalid_key"
     assert "never in a URL" in response.json()["error"]["message"]
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("get", "/api/v1/health"),
+        ("get", "/api/v1/openapi.json"),
+        ("post", "/api/v1/device/code"),
+        ("get", "/api/v1/no/such/path"),
+    ],
+)
+def test_routes_without_a_key_refuse_one_in_the_url_too(org, method, path):
+    """Public routes and unknown paths refuse a key in the URL just the same: it must never
+    look as if it worked."""
+    _key, token = operator_key(org)
+    response = getattr(Client(), method)(f"{path}?api_key={token}")
+    assert response.status_code == 401
+    assert code(response) == "invalid_key"
 
 
 def test_a_key_prefix_alone_is_enough_to_refuse(org):
@@ -191,3 +214,33 @@ def test_owner_checks_still_cost_one_query(org, django_assert_num_queries):
     _key, token = operator_key(org, kind=KeyKind.USER, owner=org.member)
     with django_assert_num_queries(1):
         assert whoami(token).status_code == 200
+
+
+# --- a secret in its grace period -----------------------------------------------------------
+
+
+def test_a_previous_secret_cannot_take_its_key_back(org):
+    """After a rotation with a grace period, the old secret (perhaps the leaked one) still
+    reads, and may give its key up, but may not rotate it away from the new secret's holder,
+    nor mint or prolong any key."""
+    api_key, old = operator_key(org, permissions=("api-keys:manage", "projects:read"))
+    rotated, new = api_key_rotate(actor=Actor.operator("test"), api_key=api_key, grace="7d")
+    client = Client(HTTP_AUTHORIZATION=f"Bearer {old}")
+
+    assert client.get("/api/v1/keys").status_code == 200
+    rotate = client.post(f"/api/v1/keys/{api_key.pk}/rotate", "{}", "application/json")
+    create = client.post(
+        "/api/v1/keys", json.dumps({"permissions": ["projects:read"]}), "application/json"
+    )
+
+    for response in (rotate, create):
+        assert response.status_code == 403
+        assert response.json()["error"]["code"] == "forbidden"
+        assert "previous secret" in response.json()["error"]["message"]
+    assert whoami(new).status_code == 200
+    api_key.refresh_from_db()
+    assert api_key.rotated_at == rotated.rotated_at
+    assert (
+        Client(HTTP_AUTHORIZATION=f"Bearer {old}").post("/api/v1/whoami/revoke").status_code == 200
+    )
+    assert whoami(new).json()["error"]["code"] == "key_revoked"

@@ -104,6 +104,7 @@ def test_patch_status_expiry_and_never(api, org):
     ("body", "field"),
     [
         ({"name": None}, "name"),
+        ({"name": "   "}, "blank"),
         ({"status": "revoked"}, "status"),
         ({"permissions": []}, "permissions"),
         ({"permissions": ["nope:read"]}, "Unknown permission"),

@@ -131,7 +131,7 @@ def test_a_project_keys_grants_are_its_projects(org, tree):
     )
     power = authority.key_power(api_key)
     assert power.scopes("secrets:read") == {Scope("project", tree.project.pk)}
-    assert not power.holds_everywhere("projects:read")
+    assert power.scopes("projects:read") == {Scope("project", tree.project.pk)}
 
 
 def test_a_personal_keys_power_follows_its_owners_role(org):

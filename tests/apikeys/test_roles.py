@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from django.urls import reverse
 
-from accounts.models import Role
+from accounts.models import AuditEvent, Role
 from apikeys.models import ApiKey
 from tests.accounts.helpers import page_text
 from tests.apikeys.conftest import (
@@ -94,6 +95,12 @@ def test_member_cannot_create_shared_keys(client_for, org, tree, bot, kind):
     assert client.get(url).status_code == 404
     assert client.post(url, create_data()).status_code == 404
     assert key_counts() == before
+    event = AuditEvent.objects.get(action="api_key.refused")
+    assert (event.actor_user, event.detail["action"], event.detail["door"]) == (
+        org.member,
+        "create",
+        "web",
+    )
 
 
 def test_member_manages_their_own_key(client_for, org, member_key):
@@ -247,3 +254,24 @@ def test_create_for_another_organizations_owner_is_404_for_its_own_people_too(
 
     assert response.status_code == 404
     assert key_counts() == before
+
+
+def test_an_edit_that_changes_nothing_is_still_judged(client_for, org):
+    """Saving another member's key unchanged, or "enabling" it while active, is refused to an
+    admin as any edit would be; an owner disabling it twice is answered alike and recorded once."""
+    api_key, _ = new_key(org, name="laptop")
+    admin, owner = client_for(org.admin), client_for(org.owner)
+    status_url = reverse("api_key_status", kwargs={"org": "acme", "pk": api_key.pk})
+
+    unchanged = admin.post(detail_url(api_key), edit_data(api_key, expiration="keep"))
+    enable = admin.post(status_url, {"status": "active"})
+    first = owner.post(status_url, {"status": "disabled"})
+    second = owner.post(status_url, {"status": "disabled"})
+
+    assert (unchanged.status_code, enable.status_code) == (403, 403)
+    assert (first.status_code, second.status_code) == (302, 302)
+    api_key.refresh_from_db()
+    assert api_key.status == "disabled"
+    updates = AuditEvent.objects.filter(action="api_key.updated")
+    assert [(e.actor_user, e.detail["changed"]) for e in updates] == [(org.owner, ["status"])]
+    assert refusals(api_key) == [("rename", "web"), ("enable", "web")]

@@ -7,14 +7,17 @@ from django.contrib.auth import password_validation
 from django.contrib.auth.forms import AuthenticationForm
 
 from accounts.models import NAME_MAX_LENGTH, Role, User
+from keyportal.validators import validate_display_name
 
 
 def name_field(label: str = "Name", required: bool = True, **kwargs) -> forms.CharField:
-    """Return the product's standard name field: trimmed, at most 100 characters."""
+    """Return the product's standard name field: trimmed, at most 100 characters, safe to show."""
+    validators = [validate_display_name, *kwargs.pop("validators", ())]
     return forms.CharField(
         label=label,
         max_length=NAME_MAX_LENGTH,
         required=required,
+        validators=validators,
         error_messages={
             "required": f"{label} is required.",
             "max_length": f"{label} must be at most {NAME_MAX_LENGTH} characters.",

@@ -198,6 +198,134 @@ class Origin(models.TextChoices):
     EXPLORER = "explorer", "Explorer"
 
 
+class AuditEventType(models.TextChoices):
+    """Every event the audit log records, as Zulip's AuditLogEventType: services name their
+    events from it, and the audit page's filters and labels come from it.
+
+    A value is "<subject>.<verb>"; its subject puts it in one of AUDIT_EVENT_GROUPS.
+    """
+
+    API_KEY_CREATED = "api_key.created", "API key created"
+    API_KEY_UPDATED = "api_key.updated", "API key edited"
+    API_KEY_ROTATED = "api_key.rotated", "API key rotated"
+    API_KEY_REVOKED = "api_key.revoked", "API key revoked"
+    API_KEY_REFUSED = "api_key.refused", "Refused attempt on an API key"
+    CLI_LOGIN_APPROVED = "cli_login.approved", "CLI login approved"
+    KEY_POLICY_UPDATED = "key_policy.updated", "Key policy changed"
+
+    INVITATION_CREATED = "invitation.created", "Invitation sent"
+    INVITATION_REVOKED = "invitation.revoked", "Invitation revoked"
+    MEMBER_JOINED = "member.joined", "Member joined"
+    MEMBER_ROLE_CHANGED = "member.role_changed", "Member's role changed"
+    MEMBER_REMOVED = "member.removed", "Member removed"
+
+    SERVICE_ACCOUNT_CREATED = "service_account.created", "Service account created"
+    SERVICE_ACCOUNT_UPDATED = "service_account.updated", "Service account edited"
+    SERVICE_ACCOUNT_ACTIVATED = "service_account.activated", "Service account reactivated"
+    SERVICE_ACCOUNT_DEACTIVATED = "service_account.deactivated", "Service account deactivated"
+    SERVICE_ACCOUNT_KEYS_REVOKED = "service_account.keys_revoked", "Service account's keys revoked"
+    SERVICE_ACCOUNT_DELETED = "service_account.deleted", "Service account deleted"
+
+    ORGANIZATION_CREATED = "organization.created", "Organization created"
+    ORGANIZATION_RENAMED = "organization.renamed", "Organization renamed"
+
+    TEAM_CREATED = "team.created", "Team created"
+    TEAM_RENAMED = "team.renamed", "Team renamed"
+    TEAM_DELETED = "team.deleted", "Team deleted"
+    PROJECT_CREATED = "project.created", "Project created"
+    PROJECT_RENAMED = "project.renamed", "Project renamed"
+    PROJECT_DELETED = "project.deleted", "Project deleted"
+    TARGET_CREATED = "target.created", "Target created"
+    TARGET_RENAMED = "target.renamed", "Target renamed"
+    TARGET_DELETED = "target.deleted", "Target deleted"
+    ENVIRONMENT_CREATED = "environment.created", "Environment created"
+    ENVIRONMENT_RENAMED = "environment.renamed", "Environment renamed"
+    ENVIRONMENT_DELETED = "environment.deleted", "Environment deleted"
+
+    SECRET_SET = "secret.set", "Secret set"
+    SECRET_RESTORED = "secret.restored", "Secret restored"
+    SECRET_PURGED = "secret.purged", "Secret deleted for good"
+    ENCRYPTION_KEY_ROTATED = "encryption_key.rotated", "Encryption key rotated"
+
+    APP_CREATED = "app.created", "App created"
+    APP_RENAMED = "app.renamed", "App renamed"
+    APP_DELETED = "app.deleted", "App deleted"
+    APP_SHARING_CHANGED = "app.sharing_changed", "App sharing changed"
+    APP_PUBLISHED = "app.published", "App version published"
+
+    @property
+    def subject(self) -> str:
+        """Return what the event happens to: "api_key" for "api_key.created"."""
+        return self.value.partition(".")[0]
+
+    @property
+    def group(self) -> str:
+        """Return the heading the audit page files the event under."""
+        return AUDIT_EVENT_GROUPS[self.subject]
+
+    @classmethod
+    def grouped_choices(cls) -> list[tuple[str, list[tuple[str, str]]]]:
+        """Return (group, [(value, label), ...]) pairs, groups in AUDIT_EVENT_GROUPS' order."""
+        groups: dict[str, list[tuple[str, str]]] = {
+            group: [] for group in AUDIT_EVENT_GROUPS.values()
+        }
+        for event_type in cls:
+            groups[event_type.group].append((event_type.value, event_type.label))
+        return [(group, choices) for group, choices in groups.items() if choices]
+
+
+# Each subject's group on the audit page, groups in the order the event filter lists them.
+_HIERARCHY = "Teams, projects, targets and environments"
+AUDIT_EVENT_GROUPS: dict[str, str] = {
+    "api_key": "API keys",
+    "cli_login": "API keys",
+    "key_policy": "API keys",
+    "invitation": "People",
+    "member": "People",
+    "service_account": "Service accounts",
+    "organization": "Organization",
+    "team": _HIERARCHY,
+    "project": _HIERARCHY,
+    "target": _HIERARCHY,
+    "environment": _HIERARCHY,
+    "secret": "Secrets",
+    "encryption_key": "Secrets",
+    "app": "Apps",
+}
+
+
+# What an edit of a key changed, as its history says it, in the order a label names them.
+# The status is None: "Disabled" or "Enabled", from the status recorded with the edit.
+KEY_CHANGE_PHRASES: dict[str, str | None] = {
+    "status": None,
+    "name": "Renamed",
+    "permissions": "Permissions changed",
+    "scopes": "Permissions changed",
+    "preset": "Permissions changed",
+    "expires_at": "Expiry changed",
+}
+# Events whose detail names the version they made.
+VERSIONED_EVENTS = frozenset(
+    {AuditEventType.SECRET_SET, AuditEventType.SECRET_RESTORED, AuditEventType.APP_PUBLISHED}
+)
+KEY_STATUS_PHRASES = {"active": "Enabled", "disabled": "Disabled"}
+# How long a rotated key's old secret kept working (apikeys.services.ROTATION_GRACE).
+ROTATION_GRACE_PHRASES = {
+    "now": "old secret stopped at once",
+    "1h": "old secret works 1 hour",
+    "24h": "old secret works 24 hours",
+    "7d": "old secret works 7 days",
+}
+
+
+def join_phrases(phrases: list[str]) -> str:
+    """Return ["Renamed", "Expiry changed"] as "Renamed and expiry changed"."""
+    parts = [phrases[0], *(p[:1].lower() + p[1:] for p in phrases[1:])]
+    if len(parts) == 1:
+        return parts[0]
+    return f"{', '.join(parts[:-1])} and {parts[-1]}"
+
+
 class AuditEvent(models.Model):
     """One row of an organization's history: who did what to which object, from where."""
 
@@ -212,7 +340,7 @@ class AuditEvent(models.Model):
     # A snapshot, so the row still reads correctly after the actor is deleted or renamed.
     actor_label = models.CharField(max_length=200)
     origin = models.CharField(max_length=10, choices=Origin.choices, default=Origin.WEB)
-    action = models.CharField(max_length=60)
+    action = models.CharField(max_length=60, choices=AuditEventType.choices)
     target_type = models.CharField(max_length=40)
     target_id = models.CharField(max_length=40, blank=True)
     target_label = models.CharField(max_length=200, blank=True)
@@ -230,3 +358,71 @@ class AuditEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.actor_label} {self.action} {self.target_label}"
+
+    @property
+    def event_type(self) -> AuditEventType | None:
+        """Return the event's type, or None for an action the enum no longer knows."""
+        try:
+            return AuditEventType(self.action)
+        except ValueError:
+            return None
+
+    @property
+    def label(self) -> str:
+        """Return what happened in words that name the target's kind: "API key disabled"."""
+        event_type = self.event_type
+        if event_type is None:
+            return self.action
+        if event_type.subject == "api_key" and event_type != AuditEventType.API_KEY_REFUSED:
+            short = self.history_label
+            return f"API key {short[:1].lower()}{short[1:]}"
+        return self.history_label
+
+    @property
+    def history_label(self) -> str:
+        """Return what happened, for the target's own history where its kind goes without
+        saying: "Disabled", "Rotated (old secret works 24 hours)", "Refused: rotate — why"."""
+        detail = self.detail if isinstance(self.detail, dict) else {}
+        match self.event_type:
+            case None:
+                return self.action
+            case AuditEventType.API_KEY_CREATED:
+                return "Created"
+            case AuditEventType.API_KEY_UPDATED:
+                return self._key_edit_label(detail)
+            case AuditEventType.API_KEY_ROTATED:
+                grace = ROTATION_GRACE_PHRASES.get(str(detail.get("grace")))
+                return f"Rotated ({grace})" if grace else "Rotated"
+            case AuditEventType.API_KEY_REVOKED:
+                return "Revoked"
+            case AuditEventType.API_KEY_REFUSED:
+                act, reason = detail.get("action"), detail.get("reason")
+                label = f"Refused: {act}" if act else "Refused"
+                return f"{label} — {reason}" if reason else label
+            case AuditEventType.MEMBER_ROLE_CHANGED if {"from", "to"} <= detail.keys():
+                return f"Member's role changed from {detail['from']} to {detail['to']}"
+            case event_type if event_type in VERSIONED_EVENTS and "version" in detail:
+                return f"{event_type.label} (version {detail['version']})"
+            case event_type:
+                return event_type.label
+
+    @staticmethod
+    def _key_edit_label(detail: dict) -> str:
+        """Return what an edit of a key changed, from the fields its detail lists."""
+        phrases: list[str] = []
+        changed = detail.get("changed")
+        fields = [f for f in changed if isinstance(f, str)] if isinstance(changed, list) else []
+        for field in sorted(fields, key=_change_order):
+            phrase = KEY_CHANGE_PHRASES.get(
+                field, f"{field.replace('_', ' ').capitalize()} changed"
+            )
+            if field == "status":
+                phrase = KEY_STATUS_PHRASES.get(str(detail.get("status")), "Status changed")
+            if phrase not in phrases:
+                phrases.append(phrase)
+        return join_phrases(phrases) if phrases else "Edited"
+
+
+def _change_order(field: str) -> int:
+    order = list(KEY_CHANGE_PHRASES)
+    return order.index(field) if field in order else len(order)

@@ -19,6 +19,7 @@ from accounts.models import (
     INVITATION_LIFETIME_DAYS,
     SERVICE_ACCOUNT_DOMAIN,
     AuditEvent,
+    AuditEventType,
     Invitation,
     Membership,
     Organization,
@@ -30,6 +31,7 @@ from accounts.models import (
 from accounts.selectors import user_exists
 from accounts.signup import LINK_LIFETIME, SignupRequest, signup_token_make
 from apikeys.models import ApiKey, KeyKind
+from keyportal.validators import validate_display_name
 
 DEFAULT_TEAM_NAME = "General"
 
@@ -38,7 +40,7 @@ def audit_event(
     *,
     actor: Actor,
     organization: Organization,
-    action: str,
+    action: AuditEventType,
     target: object,
     detail: dict | None = None,
 ) -> AuditEvent:
@@ -49,7 +51,8 @@ def audit_event(
         actor_key_id=actor.key_id,
         actor_label=actor.display,
         origin=actor.origin,
-        action=action,
+        # An action the enum does not know fails here, not later as a row nobody can filter.
+        action=AuditEventType(action),
         target_type=type(target).__name__.lower(),
         target_id=str(getattr(target, "pk", "") or ""),
         target_label=str(target)[:200],
@@ -62,7 +65,7 @@ def audit_record(
     *,
     actor: Actor,
     organization: Organization,
-    action: str,
+    action: AuditEventType,
     target: object,
     detail: dict | None = None,
 ) -> AuditEvent:
@@ -86,6 +89,7 @@ def _unique_slug(base: str, *, exists: Callable[[str], bool]) -> str:
 
 def organization_create(*, actor: Actor, name: str) -> Organization:
     """Create an organization with the acting person as its owner."""
+    validate_display_name(name)
     with transaction.atomic():
         slug = _unique_slug(name, exists=lambda s: Organization.objects.filter(slug=s).exists())
         organization = Organization.objects.create(name=name, slug=slug)
@@ -95,7 +99,7 @@ def organization_create(*, actor: Actor, name: str) -> Organization:
         audit_record(
             actor=actor,
             organization=organization,
-            action="organization.created",
+            action=AuditEventType.ORGANIZATION_CREATED,
             target=organization,
         )
     return organization
@@ -103,6 +107,7 @@ def organization_create(*, actor: Actor, name: str) -> Organization:
 
 def organization_rename(*, actor: Actor, organization: Organization, name: str) -> Organization:
     """Rename an organization; its slug, and so its URLs, stay."""
+    validate_display_name(name)
     with transaction.atomic():
         previous = organization.name
         organization.name = name
@@ -110,7 +115,7 @@ def organization_rename(*, actor: Actor, organization: Organization, name: str) 
         audit_record(
             actor=actor,
             organization=organization,
-            action="organization.renamed",
+            action=AuditEventType.ORGANIZATION_RENAMED,
             target=organization,
             detail={"from": previous},
         )
@@ -127,6 +132,8 @@ def user_signup_request(
 ) -> None:
     """Email a link to finish signing up or, when the address has an account, a note that
     someone tried, with a link to log in. Nothing is stored; the caller answers the same."""
+    validate_display_name(display_name)
+    validate_display_name(organization_name)
     email = email.strip().lower()
     if user_exists(email=email):
         subject = "Someone tried to sign up for keyportal with your email"
@@ -148,6 +155,7 @@ def user_signup(
     *, email: str, display_name: str, password: str, organization_name: str | None, ip: str = ""
 ) -> tuple[User, Organization | None]:
     """Create a person and, unless they join by invitation, their first organization."""
+    validate_display_name(display_name)
     with transaction.atomic():
         if User.objects.filter(email__iexact=email).exists():
             raise ValidationError(
@@ -204,7 +212,7 @@ def invitation_create(
         audit_record(
             actor=actor,
             organization=organization,
-            action="invitation.created",
+            action=AuditEventType.INVITATION_CREATED,
             target=invitation,
             detail={"email": email, "role": role},
         )
@@ -268,7 +276,7 @@ def invitation_accept(*, invitation: Invitation, actor: Actor) -> Membership:
         audit_record(
             actor=actor,
             organization=invitation.organization,
-            action="member.joined",
+            action=AuditEventType.MEMBER_JOINED,
             target=membership.user,
             detail={"role": membership.role},
         )
@@ -283,7 +291,7 @@ def invitation_revoke(*, actor: Actor, invitation: Invitation) -> None:
         audit_record(
             actor=actor,
             organization=invitation.organization,
-            action="invitation.revoked",
+            action=AuditEventType.INVITATION_REVOKED,
             target=invitation,
             detail={"email": invitation.email},
         )
@@ -313,7 +321,7 @@ def membership_change_role(*, actor: Actor, membership: Membership, role: str) -
         audit_record(
             actor=actor,
             organization=membership.organization,
-            action="member.role_changed",
+            action=AuditEventType.MEMBER_ROLE_CHANGED,
             target=membership.user,
             detail={"from": previous, "to": role},
         )
@@ -335,7 +343,7 @@ def membership_remove(*, actor: Actor, membership: Membership) -> None:
         audit_record(
             actor=actor,
             organization=membership.organization,
-            action="member.removed",
+            action=AuditEventType.MEMBER_REMOVED,
             target=membership.user,
             detail={"role": membership.role, "keys_revoked": revoked},
         )
@@ -363,6 +371,7 @@ def service_account_create(
     *, actor: Actor, organization: Organization, name: str, description: str = ""
 ) -> ServiceAccount:
     """Create a service account with an identifier that reads like an email address."""
+    validate_display_name(name)
     try:
         with transaction.atomic():
             account = ServiceAccount.objects.create(
@@ -375,7 +384,7 @@ def service_account_create(
             audit_record(
                 actor=actor,
                 organization=organization,
-                action="service_account.created",
+                action=AuditEventType.SERVICE_ACCOUNT_CREATED,
                 target=account,
             )
     except IntegrityError:
@@ -387,6 +396,7 @@ def service_account_update(
     *, actor: Actor, service_account: ServiceAccount, name: str, description: str
 ) -> ServiceAccount:
     """Rename or describe a service account; its identifier never changes."""
+    validate_display_name(name)
     try:
         with transaction.atomic():
             service_account.name = name
@@ -395,7 +405,7 @@ def service_account_update(
             audit_record(
                 actor=actor,
                 organization=service_account.organization,
-                action="service_account.updated",
+                action=AuditEventType.SERVICE_ACCOUNT_UPDATED,
                 target=service_account,
             )
     except IntegrityError:
@@ -428,7 +438,11 @@ def service_account_set_active(
         audit_record(
             actor=actor,
             organization=service_account.organization,
-            action="service_account.activated" if active else "service_account.deactivated",
+            action=(
+                AuditEventType.SERVICE_ACCOUNT_ACTIVATED
+                if active
+                else AuditEventType.SERVICE_ACCOUNT_DEACTIVATED
+            ),
             target=service_account,
             detail=detail,
         )
@@ -442,7 +456,7 @@ def service_account_revoke_keys(*, actor: Actor, service_account: ServiceAccount
         audit_record(
             actor=actor,
             organization=service_account.organization,
-            action="service_account.keys_revoked",
+            action=AuditEventType.SERVICE_ACCOUNT_KEYS_REVOKED,
             target=service_account,
             detail={"keys_revoked": revoked},
         )
@@ -460,7 +474,7 @@ def service_account_delete(*, actor: Actor, service_account: ServiceAccount) -> 
         audit_record(
             actor=actor,
             organization=service_account.organization,
-            action="service_account.deleted",
+            action=AuditEventType.SERVICE_ACCOUNT_DELETED,
             target=service_account,
             detail={
                 "identifier": service_account.identifier,

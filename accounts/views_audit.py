@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import csv
 import json
+from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from datetime import UTC
 
+from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, StreamingHttpResponse
 from django.urls import reverse
 from django.utils import timezone
@@ -14,12 +16,14 @@ from django.utils.http import content_disposition_header
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
 
-from accounts.access import org_view
+from accounts.access import actor_from_request, org_view
 from accounts.forms_audit import AuditFilterForm
-from accounts.models import AuditEvent, Role
-from accounts.selectors import audit_event_list
+from accounts.models import AuditEvent, Role, User
+from accounts.selectors import audit_event_list, member_list, service_account_list
+from apikeys.selectors import api_key_list
 from keyportal.pagination import paginate
 from keyportal.rendering import render_page
+from projects.selectors import project_list
 
 TEMPLATE = "accounts/audit_log.html"
 CSV_HEADER = (
@@ -34,6 +38,13 @@ CSV_HEADER = (
     "address",
     "detail",
 )
+# The page each kind of target links to, and whether its URL takes the target's pk.
+TARGET_PAGES = {
+    "apikey": ("api_key_detail", True),
+    "serviceaccount": ("service_account_detail", True),
+    "project": ("project_detail", True),
+    "user": ("member_list", False),
+}
 # A spreadsheet runs a cell that starts with one of these as a formula (CSV injection).
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
@@ -47,6 +58,8 @@ def audit_log(request: HttpRequest) -> HttpResponse:
     if filters.is_valid():
         events = audit_event_list(organization=request.organization, **filters.selector_filters())
         page, page_note = paginate(events, request.GET.get("page"))
+        # A list, not the page's queryset: the rows the template shows carry their links.
+        page.object_list = link_targets(request, list(page.object_list))
     export_url = reverse("audit_log_csv", kwargs={"org": request.organization.slug})
     query = filters.querystring()
     context = {
@@ -78,6 +91,51 @@ def audit_log_csv(request: HttpRequest) -> HttpResponse:
     filename = f"keyportal-audit-{request.organization.slug}-{timezone.localdate():%Y%m%d}.csv"
     response["Content-Disposition"] = content_disposition_header(True, filename)
     return response
+
+
+def link_targets(request: HttpRequest, events: list[AuditEvent]) -> list[AuditEvent]:
+    """Return the events, each with the URL of its target's page as `target_url` where the
+    target still exists for the viewer (else None): one query per kind of target."""
+    wanted: dict[str, set[int]] = defaultdict(set)
+    for event in events:
+        if (
+            event.target_type in TARGET_PAGES
+            and event.target_id.isascii()
+            and event.target_id.isdigit()
+        ):
+            wanted[event.target_type].add(int(event.target_id))
+    organization = request.organization
+    found = {
+        kind: {
+            str(pk)
+            for pk in existing(request, kind).filter(pk__in=ids).values_list("pk", flat=True)
+        }
+        for kind, ids in wanted.items()
+    }
+    for event in events:
+        event.target_url = None
+        if event.target_id in found.get(event.target_type, ()):
+            route, with_pk = TARGET_PAGES[event.target_type]
+            kwargs = {"org": organization.slug, **({"pk": event.target_id} if with_pk else {})}
+            event.target_url = reverse(route, kwargs=kwargs)
+    return events
+
+
+def existing(request: HttpRequest, kind: str) -> QuerySet:
+    """Return the targets of one kind that still exist for the viewer, keyed by their pk."""
+    organization = request.organization
+    match kind:
+        case "apikey":
+            return api_key_list(actor=actor_from_request(request), organization=organization)
+        case "serviceaccount":
+            return service_account_list(organization=organization)
+        case "project":
+            return project_list(organization=organization)
+        case "user":
+            # A person's page is the members page, while they are a member.
+            members = member_list(organization=organization)
+            return User.objects.filter(pk__in=members.values("user_id"))
+    raise ValueError(kind)
 
 
 class _Echo:

@@ -19,6 +19,7 @@ from accounts.services import (
     membership_change_role,
     membership_remove,
 )
+from keyportal import once
 from keyportal.rendering import render_page
 
 
@@ -105,6 +106,7 @@ def member_role(request: HttpRequest, pk: int) -> HttpResponse:
 
 @org_view(role=Role.OWNER)
 @require_http_methods(["GET", "POST"])
+@once.replays
 def member_remove(request: HttpRequest, pk: int) -> HttpResponse:
     """Confirm, then remove a member from the organization."""
     membership = get_object_or_404(member_list(organization=request.organization), pk=pk)
@@ -119,12 +121,14 @@ def member_remove(request: HttpRequest, pk: int) -> HttpResponse:
                 request, f"{membership.user} was removed from {request.organization.name}."
             )
             return redirect("member_list", org=request.organization.slug)
-    context = {"membership": membership, "error": error}
+    # Not "membership": that is the viewer's own, which the navigation's role badge shows.
+    context = {"member": membership, "error": error}
     return render(request, "accounts/member_remove.html", context, status=422 if error else 200)
 
 
 @org_view(role=Role.OWNER)
 @require_POST
+@once.replays
 def invitation_revoke_view(request: HttpRequest, pk: int) -> HttpResponse:
     """Revoke a pending invitation."""
     invitation = get_object_or_404(

@@ -22,6 +22,7 @@ from accounts.services import (
 from apikeys.models import KeyKind
 from apikeys.places import key_count, key_place, key_table_context
 from apikeys.selectors import api_key_live_list
+from keyportal import once
 from keyportal.rendering import render_page
 
 NOT_CONFIRMED = "Nothing was changed: confirm with the button below."
@@ -94,6 +95,7 @@ def service_account_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 @org_view(role=Role.ADMIN, hidden=True)
 @require_http_methods(["GET", "POST"])
+@once.replays
 def service_account_toggle(request: HttpRequest, pk: int) -> HttpResponse:
     """Confirm, then deactivate (revoking its keys) or reactivate a service account."""
     account = get_object_or_404(service_account_list(organization=request.organization), pk=pk)
@@ -126,6 +128,7 @@ def service_account_toggle(request: HttpRequest, pk: int) -> HttpResponse:
 
 @org_view(role=Role.ADMIN, hidden=True)
 @require_http_methods(["GET", "POST"])
+@once.replays
 def service_account_revoke_keys_view(request: HttpRequest, pk: int) -> HttpResponse:
     """Confirm, then revoke every live key of a service account at once."""
     account = get_object_or_404(service_account_list(organization=request.organization), pk=pk)
@@ -148,6 +151,7 @@ def service_account_revoke_keys_view(request: HttpRequest, pk: int) -> HttpRespo
 
 @org_view(role=Role.ADMIN, hidden=True)
 @require_http_methods(["GET", "POST"])
+@once.replays
 def service_account_delete_view(request: HttpRequest, pk: int) -> HttpResponse:
     """Confirm, then revoke a service account's keys and delete it."""
     account = get_object_or_404(service_account_list(organization=request.organization), pk=pk)

@@ -29,9 +29,9 @@ from functools import wraps
 from django.db.models import Q, QuerySet
 
 from accounts.access import Actor, Refused
-from accounts.models import Membership, Organization, Role
+from accounts.models import AuditEventType, Membership, Organization, Role
 from accounts.services import audit_record
-from apikeys.models import ApiKey, KeyKind
+from apikeys.models import ApiKey, KeyKind, KeyPreset
 from apikeys.power import Power, contains
 
 MANAGE = "api-keys:manage"
@@ -131,18 +131,24 @@ def actor_power(actor: Actor, organization_id: int) -> Power:
     return Power.of_role(_role(actor, organization_id))
 
 
-def key_power(api_key: ApiKey) -> Power:
-    """Return what a key holds: its grants, cut to its owner's current role if personal."""
+def key_power(api_key: ApiKey, *, cut: bool = True) -> Power:
+    """Return what a key holds: its grants, cut to its owner's current role if personal (a key
+    "Same as my role" holds that role). `cut=False`: the grants as stored."""
+    personal = api_key.kind == KeyKind.USER
+    if personal and api_key.preset == KeyPreset.ROLE:
+        return Power.of_role(_owner_role(api_key))
     power = Power.of_grants(
         api_key.permissions, api_key.scopes, project_id=api_key.owner_project_id
     )
-    if api_key.kind != KeyKind.USER:
+    if not personal or not cut:
         return power
+    return power.cut_to(Power.of_role(_owner_role(api_key)).permissions)
+
+
+def _owner_role(api_key: ApiKey) -> str | None:
     if hasattr(api_key, "owner_role"):  # read with the key (the lookup, the key lists)
-        role = api_key.owner_role
-    else:
-        role = _membership_role(api_key.owner_user_id, api_key.organization_id)
-    return power.cut_to(Power.of_role(role).permissions)
+        return api_key.owner_role
+    return _membership_role(api_key.owner_user_id, api_key.organization_id)
 
 
 def manages_others(actor: Actor, organization: Organization) -> bool:
@@ -382,7 +388,7 @@ def record_refusal(actor: Actor, refused: Refused, organization: Organization | 
     audit_record(
         actor=actor,
         organization=organization,
-        action="api_key.refused",
+        action=AuditEventType.API_KEY_REFUSED,
         target=api_key if api_key is not None else organization,
         detail=detail,
     )

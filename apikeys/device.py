@@ -26,10 +26,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.access import Actor
-from accounts.models import Membership, Organization, Origin, User
+from accounts.models import AuditEventType, Membership, Organization, Origin, User
 from accounts.services import audit_record
-from apikeys.models import ApiKey, DeviceAuthorization, DeviceState, KeyKind
-from apikeys.permissions import ROLE_PERMISSIONS, ordered
+from apikeys.models import ApiKey, DeviceAuthorization, DeviceState, KeyKind, KeyPreset
 from apikeys.policy import latest_expiry, policy_for
 from apikeys.services import api_key_create
 from apikeys.tokens import token_digest
@@ -121,7 +120,7 @@ def device_approve(*, user: User, organization: Organization, user_code: str, ip
         audit_record(
             actor=Actor(user=user, ip=ip),
             organization=organization,
-            action="cli_login.approved",
+            action=AuditEventType.CLI_LOGIN_APPROVED,
             target=request,
             detail={"client": request.client, "host": request.host, "ip": request.ip_address},
         )
@@ -208,7 +207,7 @@ def _refusal(request: DeviceAuthorization | None) -> DeviceError | None:
 
 
 def _issue_key(request: DeviceAuthorization, *, ip: str) -> tuple[ApiKey, str]:
-    """Create the CLI's personal key: the role's permissions, 7 days or the policy's maximum."""
+    """Create the CLI's personal key: "Same as my role", 7 days or the policy's maximum."""
     membership = Membership.objects.filter(
         user=request.user, organization=request.organization
     ).first()
@@ -222,19 +221,20 @@ def _issue_key(request: DeviceAuthorization, *, ip: str) -> tuple[ApiKey, str]:
     actor = Actor(user=request.user, ip=ip, origin=Origin.CLI)
     name = f"CLI on {request.host[:60]} {now:%Y-%m-%d %H:%M}"
     try:
-        return _create(actor, request, membership, name, expires_at)
+        return _create(actor, request, name, expires_at)
     except ValidationError:
         # The same host logged in twice within the minute: the name must stay unique.
-        return _create(actor, request, membership, f"{name} ({secrets.token_hex(2)})", expires_at)
+        return _create(actor, request, f"{name} ({secrets.token_hex(2)})", expires_at)
 
 
-def _create(actor, request, membership, name, expires_at) -> tuple[ApiKey, str]:
+def _create(actor, request, name, expires_at) -> tuple[ApiKey, str]:
     return api_key_create(
         actor=actor,
         organization=request.organization,
         kind=KeyKind.USER,
         owner=request.user,
         name=name,
-        permissions=ordered(ROLE_PERMISSIONS[membership.role]),
+        # "Same as my role", as a personal key made in the console starts.
+        preset=KeyPreset.ROLE,
         expires_at=expires_at,
     )

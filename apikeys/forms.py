@@ -12,27 +12,31 @@ from django.utils import timezone
 
 from accounts.access import Refused
 from accounts.forms import name_field
+from apikeys import presets
 from apikeys.authority import Act
-from apikeys.models import KeyStatus
-from apikeys.permissions import CATALOGUE, PERMISSIONS, PRESETS, ordered
-from apikeys.policy import EXPIRY_DAYS, Policy, expiry_choices
+from apikeys.models import KeyPreset, KeyStatus
+from apikeys.permissions import CATALOGUE, PERMISSIONS, ordered
+from apikeys.policy import EXPIRY_DAYS, Policy, expiry_choices, latest_expiry
 from apikeys.scopes import scopes_from_groups
-
-PRESET_CHOICES = [("custom", "Choose below"), ("read-only", "Read-only"), ("all", "Allow all")]
 
 
 class ApiKeyForm(forms.Form):
-    """Create (with expiration) or edit (with status) a key; offers only what the person holds."""
+    """Create (with expiration) or edit (with status) a key; offers only what the person holds.
+
+    A name alone makes a working key: the kind's preset is chosen already (apikeys.presets),
+    the permission grid stays folded under "Customize permissions", and the expiration starts
+    at what the policy allows.
+    """
 
     name = name_field(required=False, help_text="Left blank, a name is generated.")
+    # Not required: a request without it (a name alone, from a script) takes the kind's preset.
     preset = forms.ChoiceField(
         label="Permissions",
-        choices=PRESET_CHOICES,
-        initial="custom",
+        required=False,
         widget=forms.RadioSelect,
         error_messages={
-            "required": "Choose a preset: Choose below, Read-only or Allow all.",
-            "invalid_choice": "Choose a preset: Choose below, Read-only or Allow all.",
+            "required": "Choose what the key may do.",
+            "invalid_choice": "Choose one of the permission choices offered.",
         },
     )
     permissions = forms.MultipleChoiceField(
@@ -45,19 +49,20 @@ class ApiKeyForm(forms.Form):
     def __init__(
         self,
         *args,
+        kind: str,
         ceiling: frozenset[str],
         scope_choices: dict[str, list[tuple[str, str]]],
         whole_label: str = "Whole organization",
-        project_key: bool = False,
         policy: Policy | None = None,
         editing: bool = False,
         **kwargs,
     ):
         super().__init__(*args, **kwargs)
+        self.kind = kind
         self.ceiling = ceiling
-        self.project_key = project_key
-        # A project key holds only what can be narrowed to its project.
-        self.offered = [pid for pid, p in PERMISSIONS.items() if not project_key or p.scope_levels]
+        self.offered = [pid for pid in PERMISSIONS if pid in presets.offered(kind)]
+        self.fields["preset"].choices = [(p, KeyPreset(p).label) for p in presets.CHOICES[kind]]
+        self.fields["preset"].initial = presets.DEFAULT[kind]
         for group_id, choices in scope_choices.items():
             self.fields[f"scope_{group_id}"] = forms.ChoiceField(
                 label="Scope",
@@ -70,23 +75,44 @@ class ApiKeyForm(forms.Form):
                 label="Status", choices=KeyStatus.choices, widget=forms.RadioSelect
             )
         if policy is not None:
-            keep = [("keep", "Keep the current expiration")] if editing else []
-            self.fields["expiration"] = forms.ChoiceField(
-                label="Expiration",
-                choices=keep + expiry_choices(policy),
-                error_messages={"invalid_choice": "Choose an expiration the policy allows."},
-            )
-            self.fields["expires_on"] = forms.DateField(
-                label="Custom date",
-                required=False,
-                widget=forms.DateInput(attrs={"type": "date"}),
-                error_messages={"invalid": "Enter a date like 2027-01-31."},
-            )
-            self.fields["expiration"].initial = self.fields["expiration"].choices[0][0]
+            self._add_expiration(policy, editing)
+
+    def _add_expiration(self, policy: Policy, editing: bool) -> None:
+        keep = [("keep", "Keep the current expiration")] if editing else []
+        choices = keep + expiry_choices(policy)
+        self.fields["expiration"] = forms.ChoiceField(
+            label="Expiration",
+            required=False,
+            choices=choices,
+            error_messages={"invalid_choice": "Choose an expiration the policy allows."},
+        )
+        today = timezone.now().astimezone(UTC).date()
+        latest = latest_expiry(policy, timezone.now())
+        limits = {"min": (today + timedelta(days=1)).isoformat()}
+        if latest is not None:
+            limits["max"] = latest.date().isoformat()
+        self.fields["expires_on"] = forms.DateField(
+            label="Custom date",
+            required=False,
+            widget=forms.DateInput(attrs={"type": "date", **limits}),
+            error_messages={"invalid": "Enter a date like 2027-01-31."},
+        )
+        self.fields["expiration"].initial = (
+            keep[0][0] if keep else _default_expiry(self.kind, choices)
+        )
+
+    @property
+    def customizing(self) -> bool:
+        """Return True when the permission grid should be open: a custom choice, or its errors."""
+        chosen = self["preset"].value() or self.fields["preset"].initial
+        scope_errors = any(self[f].errors for f in self.fields if f.startswith("scope_"))
+        return chosen == KeyPreset.CUSTOM or bool(self["permissions"].errors) or scope_errors
 
     def permission_groups(self) -> list[dict]:
         """Return the catalogue as the template draws it: groups of checkboxes with their scope."""
         checked = set(self["permissions"].value() or [])
+        if not self.is_bound and self["preset"].value() != KeyPreset.CUSTOM:
+            checked = set(self.preset_permissions().get(self["preset"].value(), []))
         groups = []
         for group in CATALOGUE:
             perms = [
@@ -101,8 +127,12 @@ class ApiKeyForm(forms.Form):
 
     def preset_permissions(self) -> dict[str, list[str]]:
         """Return each preset's permissions as offered to this person, for the page's script."""
-        offered = set(self.offered) & self.ceiling
-        return {key: ordered(perms & offered) for key, (_label, perms) in PRESETS.items()}
+        holds = frozenset(self.ceiling)
+        return {
+            preset: ordered(presets.preset_permissions(preset, self.kind, holds) & self.ceiling)
+            for preset in presets.CHOICES[self.kind]
+            if preset != KeyPreset.CUSTOM
+        }
 
     @property
     def preset_json(self) -> str:
@@ -110,15 +140,20 @@ class ApiKeyForm(forms.Form):
 
     def clean(self):
         cleaned = super().clean()
-        preset = cleaned.get("preset") or "custom"
-        if preset != "custom":
-            cleaned["permissions"] = self.preset_permissions()[preset]
-        permissions = cleaned.get("permissions") or []
-        selected = {
-            g: cleaned.get(f"scope_{g}")
-            for g in (f[6:] for f in self.fields if f.startswith("scope_"))
-        }
-        cleaned["scopes"] = scopes_from_groups(selected, permissions)
+        for field in ("preset", "expiration"):
+            if not cleaned.get(field) and field in self.fields and not self.has_error(field):
+                cleaned[field] = self.initial.get(field, self.fields[field].initial)
+        preset = cleaned.get("preset") or KeyPreset.CUSTOM
+        if preset != KeyPreset.CUSTOM:
+            cleaned["permissions"] = self.preset_permissions().get(preset, [])
+            cleaned["scopes"] = {}
+        else:
+            permissions = cleaned.get("permissions") or []
+            selected = {
+                g: cleaned.get(f"scope_{g}")
+                for g in (f[6:] for f in self.fields if f.startswith("scope_"))
+            }
+            cleaned["scopes"] = scopes_from_groups(selected, permissions)
         if cleaned.get("expiration") not in (None, "", "keep"):
             cleaned["expires_at"] = self._expires_at(
                 cleaned["expiration"], cleaned.get("expires_on")
@@ -140,6 +175,17 @@ class ApiKeyForm(forms.Form):
         if expires_at <= now:
             self.add_error("expires_on", "The expiration date must be in the future.")
         return expires_at
+
+
+def _default_expiry(kind: str, choices: list[tuple[str, str]]) -> str:
+    """Return the expiration a new key starts with: 30 days for personal keys, 90 for others,
+    or the longest the policy allows below that."""
+    wanted = presets.DEFAULT_EXPIRY_DAYS.get(kind, presets.OTHER_EXPIRY_DAYS)
+    offered = [(EXPIRY_DAYS[value], value) for value, _ in choices if value in EXPIRY_DAYS]
+    within = [pair for pair in offered if pair[0] <= wanted]
+    if within:
+        return max(within)[1]
+    return choices[0][0]
 
 
 class RotateForm(forms.Form):
@@ -164,7 +210,6 @@ class PolicyForm(forms.Form):
         required=False,
         min_value=1,
         max_value=3650,
-        help_text="Leave blank for no maximum.",
         error_messages={
             "min_value": "Enter a number of days from 1 to 3650.",
             "max_value": "Enter a number of days from 1 to 3650.",

@@ -18,6 +18,19 @@ class KeyKind(models.TextChoices):
     PROJECT = "project", "Project"
 
 
+class KeyPreset(models.TextChoices):
+    """How a key's permissions were chosen, so that an edit offers the same choice again."""
+
+    # A personal key holding all its owner's role holds, followed as the role changes.
+    ROLE = "role", "Same as my role"
+    READ_ONLY = "read-only", "Read-only"
+    # A project key holding every permission that scopes to a project, on its project.
+    PROJECT = "project", "This project"
+    # All the maker holds over the whole organization, when the key was made.
+    ALL = "all", "Allow all"
+    CUSTOM = "custom", "Customize"
+
+
 class KeyStatus(models.TextChoices):
     ACTIVE = "active", "Active"
     DISABLED = "disabled", "Disabled"
@@ -70,6 +83,7 @@ class ApiKey(models.Model):
     previous_digest = models.CharField(max_length=64, unique=True, null=True, blank=True)
     previous_valid_until = models.DateTimeField(null=True, blank=True)
     permissions = models.JSONField(default=list)
+    preset = models.CharField(max_length=12, choices=KeyPreset.choices, default=KeyPreset.CUSTOM)
     # {permission id: [{"type": "project", "id": 3}, ...]}; a permission absent here is unscoped.
     scopes = models.JSONField(default=dict, blank=True)
     expires_at = models.DateTimeField(null=True, blank=True)

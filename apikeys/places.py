@@ -120,6 +120,9 @@ def key_table_context(request: HttpRequest, place: Place) -> dict:
     """Return what `apikeys/_key_table.html` needs: one page of keys, filtered as the query
     string says, flagged against policy and marked with what the viewer may revoke."""
     keys, filters, notes = place_keys(request, place), None, []
+    # A place without filters still lists its revoked keys on request: its empty state links
+    # there when revoked keys are all it has.
+    showing_revoked = not place.filtered and request.GET.get("status") == "revoked"
     if place.filtered:
         filters = KeyFilterForm(
             request.GET,
@@ -137,10 +140,18 @@ def key_table_context(request: HttpRequest, place: Place) -> dict:
                     f"has the email {owner}."
                 )
     else:
-        keys = with_status(keys, "")
+        keys = with_status(keys, "revoked" if showing_revoked else "")
     page, page_note = paginate(keys, request.GET.get("page"))
     if page_note:
         notes.append(page_note)
+    # An empty table says how many revoked keys it hides, rather than "no key yet".
+    revoked_count = 0
+    if not page.object_list and not showing_revoked:
+        if filters is None:
+            revoked_count = with_status(place_keys(request, place), "revoked").count()
+        elif filters.is_valid() and not filters.cleaned_data.get("status"):
+            revoked = {**filters.cleaned_data, "status": "revoked"}
+            revoked_count = apply_filters(place_keys(request, place), revoked).count()
     policies = policies_for(organization=request.organization)
     actor = actor_from_request(request)
     for key in page.object_list:
@@ -153,4 +164,6 @@ def key_table_context(request: HttpRequest, place: Place) -> dict:
         "filters": filters,
         "notes": notes,
         "selectable": any(key.revocable for key in page.object_list),
+        "showing_revoked": showing_revoked,
+        "revoked_count": revoked_count,
     }

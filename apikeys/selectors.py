@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from django.db.models import OuterRef, Q, QuerySet, Subquery
+from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery
 
 from accounts.access import Actor
-from accounts.models import AuditEvent, Membership, Organization, Origin, ServiceAccount
+from accounts.models import AuditEvent, Membership, Organization, ServiceAccount
 from apikeys import authority
 from apikeys.authority import Act
-from apikeys.models import ApiKey, KeyKind
+from apikeys.models import ApiKey, DeviceAuthorization, KeyKind
 
 
 def api_key_list(*, actor: Actor, organization: Organization) -> QuerySet[ApiKey]:
@@ -77,8 +77,11 @@ def key_owner_suggestions(*, organization: Organization, text: str, limit: int =
 
 def cli_login_list(*, actor: Actor, organization: Organization) -> QuerySet[ApiKey]:
     """Return the person's live personal keys made by `keyportal login`, newest first."""
+    # The login's own request links the key it issued; origin alone would also match keys
+    # made with `keyportal keys create`.
+    issued_by_login = DeviceAuthorization.objects.filter(api_key=OuterRef("pk"))
     return api_key_live_list(actor=actor, organization=organization).filter(
-        kind=KeyKind.USER, owner_user_id=actor.user.pk, origin=Origin.CLI
+        Exists(issued_by_login), kind=KeyKind.USER, owner_user_id=actor.user.pk
     )
 
 

@@ -15,6 +15,7 @@ from accounts.access import Actor
 from accounts.models import (
     NAME_MAX_LENGTH,
     AuditEvent,
+    AuditEventType,
     Membership,
     Organization,
     ServiceAccount,
@@ -23,12 +24,14 @@ from accounts.models import (
 from accounts.services import audit_event, audit_record
 from apikeys import authority
 from apikeys.authority import Act, records_refusals
-from apikeys.models import ApiKey, KeyKind, KeyPolicy, KeyStatus
-from apikeys.permissions import PERMISSIONS, ordered
+from apikeys.models import ApiKey, KeyKind, KeyPolicy, KeyPreset, KeyStatus
+from apikeys.permissions import PERMISSIONS, ROLE_PERMISSIONS, ordered
 from apikeys.policy import Policy, expiry_problem, policy_for
-from apikeys.power import Power, beyond, contains
+from apikeys.power import ORGANIZATION, Power, beyond, contains
+from apikeys.presets import preset_permissions
 from apikeys.scopes import clean_scopes
 from apikeys.tokens import generate_token, token_digest, token_preview
+from keyportal.validators import validate_display_name
 from projects.models import Project
 
 ROTATION_GRACE = {
@@ -86,9 +89,15 @@ def _check_name(
         raise ValidationError({"name": f"A live key of this owner is already named “{name}”."})
 
 
-def _check_name_length(name: str) -> None:
+def _check_name_shown(name: str) -> None:
+    """Refuse a name too long, or one that would not show as written (control characters,
+    text-direction overrides)."""
     if len(name) > NAME_MAX_LENGTH:
         raise ValidationError({"name": f"Name must be at most {NAME_MAX_LENGTH} characters."})
+    try:
+        validate_display_name(name)
+    except ValidationError as error:
+        raise ValidationError({"name": error.messages}) from None
 
 
 def _lock_active_service_account(account: ServiceAccount) -> None:
@@ -130,11 +139,11 @@ def _check_expiry(
         raise ValidationError({"expiration": problem})
 
 
-def _record(actor: Actor, api_key: ApiKey, action: str, **detail) -> None:
+def _record(actor: Actor, api_key: ApiKey, action: AuditEventType, **detail) -> None:
     audit_record(
         actor=actor,
         organization=api_key.organization,
-        action=f"api_key.{action}",
+        action=action,
         target=api_key,
         detail={"name": api_key.name, "preview": api_key.preview, "kind": api_key.kind, **detail},
     )
@@ -148,30 +157,43 @@ def api_key_create(
     kind: str,
     owner: Owner | None = None,
     name: str = "",
-    permissions: list[str],
+    permissions: list[str] | None = None,
     scopes: dict | None = None,
+    preset: str = KeyPreset.CUSTOM,
     expires_at: datetime | None = None,
 ) -> tuple[ApiKey, str]:
     """Create a key and return it with its plaintext token, which is never stored or shown again.
 
-    The actor must hold every grant the key will hold (DESIGN rule 1), and personal keys are
-    made only by the person they belong to (rule 2).
+    A preset other than custom chooses the permissions (apikeys.presets). The actor must hold
+    every grant the key will hold (DESIGN rule 1), and personal keys are made only by the
+    person they belong to (rule 2).
     """
     owner = organization if kind == KeyKind.ORGANIZATION else owner
     _check_owner(organization, kind, owner)
     name = name.strip() or f"key-{timezone.now():%Y%m%d}-{secrets.token_hex(3)}"
-    _check_name_length(name)
-    permissions = _clean_permissions(permissions, kind=kind)
+    _check_name_shown(name)
     project = owner if kind == KeyKind.PROJECT else None
+    if preset != KeyPreset.CUSTOM:
+        permissions, scopes = _preset_grants(actor, organization, kind, owner, preset), {}
+    permissions = _clean_permissions(permissions or [], kind=kind)
     scopes = clean_scopes(
         scopes or {}, permissions=permissions, organization=organization, project=project
+    )
+    future = ApiKey(
+        organization=organization,
+        kind=kind,
+        owner_user=owner if kind == KeyKind.USER else None,
+        owner_project=project,
+        permissions=permissions,
+        scopes=scopes,
+        preset=preset,
     )
     authority.check_create(
         actor,
         organization=organization,
         kind=kind,
         owner_user_id=owner.pk if kind == KeyKind.USER else None,
-        power=Power.of_grants(permissions, scopes, project_id=project.pk if project else None),
+        power=authority.key_power(future, cut=False),
     )
     _check_expiry(policy_for(organization=organization, kind=kind), expires_at)
     token = generate_token(kind)
@@ -191,11 +213,29 @@ def api_key_create(
             preview=token_preview(token),
             permissions=permissions,
             scopes=scopes,
+            preset=preset,
             expires_at=expires_at,
             origin=actor.origin,
         )
-        _record(actor, api_key, "created")
+        _record(actor, api_key, AuditEventType.API_KEY_CREATED)
     return api_key, token
+
+
+def _preset_grants(
+    actor: Actor, organization: Organization, kind: str, owner: Owner | None, preset: str
+) -> list[str]:
+    """Return the permissions a preset gives: for "Same as my role" the owner's role holds,
+    for "Allow all" what the actor holds over the whole organization."""
+    holds: frozenset[str] = frozenset()
+    if preset == KeyPreset.ROLE and kind == KeyKind.USER:
+        role = Membership.objects.filter(organization=organization, user=owner).values_list(
+            "role", flat=True
+        )
+        holds = ROLE_PERMISSIONS.get(role.first(), frozenset())
+    elif preset == KeyPreset.ALL:
+        power = authority.actor_power(actor, organization.pk)
+        holds = frozenset(p for p in power.permissions if ORGANIZATION in power.scopes(p))
+    return ordered(preset_permissions(preset, kind, holds))
 
 
 def _locked(actor: Actor, api_key: ApiKey) -> ApiKey:
@@ -217,6 +257,14 @@ def _expiry_act(before: datetime | None, after: datetime | None) -> Act | None:
     return Act.NARROW
 
 
+def _preset_act(before: str, after: str) -> Act | None:
+    """Return what a new preset does: following the owner's role may gain power as the role
+    grows (a widening); leaving it can only keep or lose power."""
+    if after == before:
+        return None
+    return Act.WIDEN if after == KeyPreset.ROLE else Act.NARROW
+
+
 def _grants_act(before: Power, after: Power) -> Act | None:
     """Return whether new grants widen the key, narrow it, or change nothing."""
     if after == before:
@@ -233,15 +281,17 @@ def api_key_update(
     status: str | object = UNCHANGED,
     permissions: list[str] | object = UNCHANGED,
     scopes: dict | object = UNCHANGED,
+    preset: str | object = UNCHANGED,
     expires_at: datetime | object | None = UNCHANGED,
 ) -> ApiKey:
-    """Change what is given of a key's name, status, permissions, scopes and expiry.
+    """Change what is given of a key's name, status, permissions, scopes, preset and expiry.
 
     Each change is an act the rules judge (DESIGN, "Authority over keys"): renaming and
     narrowing need to manage the key; disabling may also be done by organization owners to
     personal keys; widening, extending and enabling need the actor to hold every grant the
-    key will hold. Permissions given without scopes keep the scopes they had. A revoked key
-    cannot be changed.
+    key will hold. Permissions given without scopes keep the scopes they had; given without a
+    preset, they are a custom choice. A preset other than custom chooses the permissions.
+    A revoked key cannot be changed.
     """
     if status is not UNCHANGED and status not in KeyStatus.values:
         raise ValidationError({"status": "Choose Active or Disabled."})
@@ -253,9 +303,17 @@ def api_key_update(
             "status": api_key.status if status is UNCHANGED else status,
             "permissions": api_key.permissions,
             "scopes": api_key.scopes,
+            "preset": api_key.preset,
             "expires_at": api_key.expires_at if expires_at is UNCHANGED else expires_at,
         }
-        _check_name_length(values["name"])
+        if name is not UNCHANGED:
+            # Only a new name: an old one must not stop a key from being disabled or revoked.
+            _check_name_shown(values["name"])
+        if preset is not UNCHANGED and preset != KeyPreset.CUSTOM:
+            permissions = _preset_grants(actor, organization, api_key.kind, api_key.owner, preset)
+            scopes = {}
+        if preset is not UNCHANGED or permissions is not UNCHANGED:
+            values["preset"] = KeyPreset.CUSTOM if preset is UNCHANGED else preset
         if permissions is not UNCHANGED or scopes is not UNCHANGED:
             if permissions is not UNCHANGED:
                 values["permissions"] = _clean_permissions(permissions, kind=api_key.kind)
@@ -280,6 +338,7 @@ def api_key_update(
             {KeyStatus.DISABLED: Act.DISABLE, KeyStatus.ACTIVE: Act.ENABLE}.get(values["status"])
             if values["status"] != api_key.status
             else None,
+            _preset_act(api_key.preset, values["preset"]),
         ]
         # What the key will hold, cut to its owner's role if personal; and what the edit adds,
         # uncut: nobody stores in a key a grant they do not hold, even one the role hides.
@@ -311,7 +370,9 @@ def api_key_update(
         for field, value in values.items():
             setattr(api_key, field, value)
         api_key.save(update_fields=list(values))
-        _record(actor, api_key, "updated", changed=changed)
+        # The new status goes with a status change: the history says "Disabled" or "Enabled".
+        status_detail = {"status": api_key.status} if "status" in changed else {}
+        _record(actor, api_key, AuditEventType.API_KEY_UPDATED, changed=changed, **status_detail)
     return api_key
 
 
@@ -359,7 +420,7 @@ def api_key_rotate(*, actor: Actor, api_key: ApiKey, grace: str = "now") -> tupl
                 "rotated_at",
             ]
         )
-        _record(actor, api_key, "rotated", grace=grace)
+        _record(actor, api_key, AuditEventType.API_KEY_ROTATED, grace=grace)
     return api_key, token
 
 
@@ -384,7 +445,7 @@ def api_key_revoke(*, actor: Actor, api_key: ApiKey) -> ApiKey:
         api_key.save(
             update_fields=["revoked_at", "revoked_by", "previous_digest", "previous_valid_until"]
         )
-        _record(actor, api_key, "revoked")
+        _record(actor, api_key, AuditEventType.API_KEY_REVOKED)
     return api_key
 
 
@@ -411,7 +472,7 @@ def api_key_bulk_revoke(*, actor: Actor, organization: Organization, ids: list[i
                 audit_event(
                     actor=actor,
                     organization=organization,
-                    action="api_key.revoked",
+                    action=AuditEventType.API_KEY_REVOKED,
                     target=key,
                     detail={
                         "name": key.name,
@@ -457,7 +518,7 @@ def key_policy_update(
         audit_record(
             actor=actor,
             organization=organization,
-            action="key_policy.updated",
+            action=AuditEventType.KEY_POLICY_UPDATED,
             target=policy,
             detail={
                 "kind": kind,

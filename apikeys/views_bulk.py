@@ -5,15 +5,16 @@ from __future__ import annotations
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts.access import actor_from_request, org_view
 from accounts.models import Role
 from apikeys.authority import revocable_keys
 from apikeys.places import key_count
-from apikeys.selectors import key_owner_suggestions
+from apikeys.selectors import api_key_list, key_owner_suggestions
 from apikeys.services import api_key_bulk_revoke
+from keyportal import once
+from keyportal.http import back_to
 from keyportal.rendering import render_page
 
 # A page shows 50 keys; anything far beyond that is not a selection made in the console.
@@ -32,14 +33,8 @@ def _selected_ids(request: HttpRequest) -> list[int]:
 
 
 def _back(request: HttpRequest) -> str:
-    """Return the list the request came from (with its filters), or the organization's keys."""
-    target = request.POST.get("next", "")
-    prefix = f"/o/{request.organization.slug}/"
-    if target.startswith(prefix) and url_has_allowed_host_and_scheme(
-        target, allowed_hosts={request.get_host()}
-    ):
-        return target
-    return f"{prefix}settings/api-keys/"
+    """Return the list the request came from (with its filters), or the personal keys."""
+    return back_to(request, default=f"/o/{request.organization.slug}/settings/api-keys/")
 
 
 def _refuse(request: HttpRequest, message: str, back: str) -> HttpResponse:
@@ -53,8 +48,12 @@ def _refuse(request: HttpRequest, message: str, back: str) -> HttpResponse:
 
 @org_view
 @require_POST
+@once.replays
 def api_key_bulk_revoke_view(request: HttpRequest) -> HttpResponse:
-    """Confirm, then revoke the selected keys the viewer may revoke, in one transaction."""
+    """Confirm, then revoke the selected keys the viewer may revoke, in one transaction.
+
+    The confirmation sent twice (a double click, a retry) is answered as the first one was.
+    """
     back = _back(request)
     ids = _selected_ids(request)
     if not ids:
@@ -70,13 +69,19 @@ def api_key_bulk_revoke_view(request: HttpRequest) -> HttpResponse:
             return _refuse(request, "None of the selected keys is one you may revoke.", back)
         context = {"keys": keys, "count": key_count(len(keys)), "back": back}
         return render_page(request, "apikeys/key_bulk_revoke.html", context, partial="confirm")
-    revoked = api_key_bulk_revoke(
-        actor=actor_from_request(request), organization=request.organization, ids=ids
+    actor = actor_from_request(request)
+    revoked = api_key_bulk_revoke(actor=actor, organization=request.organization, ids=ids)
+    # Two confirmations at once: the second finds them revoked by the first, which is done.
+    gone = (
+        revoked
+        or api_key_list(actor=actor, organization=request.organization)
+        .filter(pk__in=ids, revoked_at__isnull=False)
+        .count()
     )
-    if revoked:
-        messages.success(request, f"{key_count(revoked)} revoked.")
+    if gone:
+        messages.success(request, f"{key_count(gone)} revoked.")
     else:
-        messages.error(request, "No key was revoked: they were already revoked or not yours.")
+        messages.error(request, "No key was revoked: none of them is one you may revoke.")
     return redirect(back)
 
 

@@ -11,12 +11,13 @@ from accounts.access import Refused, actor_from_request, org_view
 from apikeys import authority
 from apikeys.authority import Act
 from apikeys.forms import ApiKeyForm, RotateForm, add_refusal
-from apikeys.models import ApiKey, KeyKind
+from apikeys.models import ApiKey
 from apikeys.places import Place, key_place
 from apikeys.policy import policy_for
 from apikeys.scopes import scope_choices
 from apikeys.selectors import api_key_get
 from apikeys.services import api_key_create, api_key_rotate
+from keyportal import once
 from keyportal.forms import add_service_errors
 from keyportal.rendering import render_page
 
@@ -36,11 +37,13 @@ def key_form(
     holds = authority.actor_power(actor_from_request(request), org.pk).permissions
     return ApiKeyForm(
         data,
+        # Its own ids: the dialog opens over pages with forms of their own (a "Name" too).
+        auto_id="key_%s",
         initial=initial,
+        kind=place.kind,
         ceiling=holds | held,
         scope_choices=scope_choices(org, place.project),
         whole_label=place.whole_label,
-        project_key=place.kind == KeyKind.PROJECT,
         policy=policy_for(organization=org, kind=place.kind),
         editing=editing,
     )
@@ -49,14 +52,45 @@ def key_form(
 def reveal(
     request: HttpRequest, api_key: ApiKey, token: str, *, back: str, rotated: bool
 ) -> HttpResponse:
-    """Render the one response that carries a key's plaintext; nothing may store it."""
-    context = {"api_key": api_key, "token": token, "back": back, "rotated": rotated}
+    """Render the one response that carries a key's plaintext; nothing may store it.
+
+    The form's one-time token remembers which key it made (never its secret), so that the same
+    form sent again (a reload of this page, a double click) makes no second key.
+    """
+    once.remember(request, {"key": api_key.pk})
+    # Every variable the template reads is given: Django's template engine logs a missing one
+    # at DEBUG with the whole context, which here holds the plaintext.
+    context = {
+        "api_key": api_key,
+        "token": token,
+        "back": back,
+        "rotated": rotated,
+        "already": False,
+    }
     response = render_page(
         request, "apikeys/key_reveal.html", context, partial="key-reveal", status=201
     )
     response["Cache-Control"] = "no-store"
     response["Pragma"] = "no-cache"
     return response
+
+
+def already_revealed(request: HttpRequest, *, rotated: bool) -> HttpResponse | None:
+    """Answer a create or rotate form sent again after the first one was answered."""
+    first = once.answered(request)
+    if first is None or "key" not in first:
+        return None
+    return already(request, rotated=rotated, key_id=first["key"])
+
+
+def already(request: HttpRequest, *, rotated: bool, key_id: int | None = None) -> HttpResponse:
+    """Say that the first sending of this form made (or is making) the key, and showed its
+    secret: nothing is made twice, and the secret is never shown again."""
+    api_key = None
+    if key_id is not None:
+        api_key = ApiKey.objects.filter(organization=request.organization, pk=key_id).first()
+    context = {"api_key": api_key, "already": True, "rotated": rotated}
+    return render_page(request, "apikeys/key_reveal.html", context, partial="key-reveal")
 
 
 @org_view
@@ -69,8 +103,13 @@ def api_key_create_view(request: HttpRequest, kind: str, owner: int | None = Non
         if request.method == "POST":
             authority.record_refusal(actor_from_request(request), refused, request.organization)
         raise
-    form = key_form(request, place, data=request.POST or None)
+    if (again := already_revealed(request, rotated=False)) is not None:
+        return again
+    # Bound on any POST, an empty one included: a name alone, or nothing, makes a key.
+    form = key_form(request, place, data=request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
+        if not once.claim(request):
+            return already(request, rotated=False)
         try:
             api_key, token = api_key_create(
                 actor=actor_from_request(request),
@@ -80,11 +119,14 @@ def api_key_create_view(request: HttpRequest, kind: str, owner: int | None = Non
                 name=form.cleaned_data["name"],
                 permissions=form.cleaned_data["permissions"],
                 scopes=form.cleaned_data["scopes"],
+                preset=form.cleaned_data["preset"],
                 expires_at=form.cleaned_data.get("expires_at"),
             )
         except Refused as refused:
+            once.release(request)
             add_refusal(form, refused)
         except ValidationError as error:
+            once.release(request)
             add_service_errors(form, error)
         else:
             return reveal(request, api_key, token, back=place.page_url, rotated=False)
@@ -101,14 +143,21 @@ def api_key_rotate_view(request: HttpRequest, pk: int) -> HttpResponse:
     api_key = api_key_get(actor=actor, organization=request.organization, pk=pk, act=act)
     if request.method == "GET":
         authority.check(actor, Act.ROTATE, api_key)
+    if (again := already_revealed(request, rotated=True)) is not None:
+        return again
     form = RotateForm(request.POST or None)
     back = reverse("api_key_detail", kwargs={"org": request.organization.slug, "pk": api_key.pk})
     if request.method == "POST" and form.is_valid():
+        if not once.claim(request):
+            return already(request, rotated=True)
         try:
             api_key, token = api_key_rotate(
                 actor=actor, api_key=api_key, grace=form.cleaned_data["grace"]
             )
-        except ValidationError as error:
+        except (Refused, ValidationError) as error:
+            once.release(request)
+            if isinstance(error, Refused):
+                raise
             add_service_errors(form, error)
         else:
             return reveal(request, api_key, token, back=back, rotated=True)

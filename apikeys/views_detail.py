@@ -6,7 +6,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import BadRequest, ValidationError
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import redirect
 from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts.access import actor_from_request, org_view
@@ -14,7 +14,7 @@ from apikeys import authority
 from apikeys.authority import Act, Refused
 from apikeys.charts import usage_bars
 from apikeys.forms import add_refusal
-from apikeys.models import ApiKey, KeyKind, KeyStatus
+from apikeys.models import ApiKey, KeyKind, KeyPreset, KeyStatus
 from apikeys.permissions import CATALOGUE, GROUP_OF
 from apikeys.places import key_place
 from apikeys.policy import exceeds_policy, policy_for
@@ -23,7 +23,9 @@ from apikeys.selectors import api_key_get, api_key_history
 from apikeys.services import REVOKED_MESSAGE, api_key_revoke, api_key_update
 from apikeys.usage import daily_counts
 from apikeys.views_create import key_form
+from keyportal import once
 from keyportal.forms import add_service_errors
+from keyportal.http import back_to
 from keyportal.rendering import render_page
 
 
@@ -52,7 +54,12 @@ def _permission_rows(api_key: ApiKey) -> list[dict]:
 
 
 def _initial(api_key: ApiKey) -> dict:
-    initial = {"name": api_key.name, "status": api_key.status, "permissions": api_key.permissions}
+    initial = {
+        "name": api_key.name,
+        "status": api_key.status,
+        "preset": api_key.preset,
+        "permissions": api_key.permissions,
+    }
     for pid, refs in api_key.scopes.items():
         initial[f"scope_{GROUP_OF[pid]}"] = f"{refs[0]['type']}:{refs[0]['id']}"
     return initial
@@ -66,7 +73,9 @@ def _changes(form) -> dict:
     changes = {"name": data["name"], "status": data["status"]}
     grant_fields = {"preset", "permissions"} | {f for f in form.fields if f.startswith("scope_")}
     if grant_fields & set(form.changed_data):
-        changes.update(permissions=data["permissions"], scopes=data["scopes"])
+        changes["preset"] = data["preset"]
+        if data["preset"] == KeyPreset.CUSTOM:
+            changes.update(permissions=data["permissions"], scopes=data["scopes"])
     if "expires_at" in data:
         changes["expires_at"] = data["expires_at"]
     return changes
@@ -141,6 +150,7 @@ def _place_for(request: HttpRequest, api_key: ApiKey):
 
 @org_view
 @require_POST
+@once.replays
 def api_key_status(request: HttpRequest, pk: int) -> HttpResponse:
     """Disable or enable a key from its page's header, as the rules allow."""
     actor = actor_from_request(request)
@@ -163,21 +173,22 @@ def api_key_status(request: HttpRequest, pk: int) -> HttpResponse:
 
 @org_view
 @require_http_methods(["GET", "POST"])
+@once.replays
 def api_key_delete(request: HttpRequest, pk: int) -> HttpResponse:
-    """Confirm, then revoke a key; it disappears from lists and stops working at once.
-
-    A second confirmation of the same revoke (a double click, a retried POST) is answered as
-    the first one was.
-    """
+    """Confirm (in the dialog, or as a page), then revoke a key; it stops working at once and
+    leaves the lists. The same confirmation sent again is answered as the first one was."""
     actor = actor_from_request(request)
     act = Act.REVOKE if request.method == "POST" else Act.SEE
     api_key = api_key_get(actor=actor, organization=request.organization, pk=pk, act=act)
     place = _place_for(request, api_key)
+    back = back_to(request, default=place.page_url)
     if request.method == "POST":
         api_key_revoke(actor=actor, api_key=api_key)
         messages.success(request, f"The API key “{api_key.name}” has been revoked.")
-        return redirect(place.page_url)
+        return redirect(back)
     authority.check(actor, Act.REVOKE, api_key)
     error = REVOKED_MESSAGE if api_key.is_revoked else None
-    context = {"api_key": api_key, "place": place, "error": error}
-    return render(request, "apikeys/key_delete.html", context, status=422 if error else 200)
+    context = {"api_key": api_key, "place": place, "error": error, "next": back}
+    return render_page(
+        request, "apikeys/key_delete.html", context, partial="confirm", status=422 if error else 200
+    )

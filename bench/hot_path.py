@@ -50,7 +50,7 @@ def main() -> None:
         manage("seed_demo", "--keys", str(args.keys))
         token = manage(
             "create_api_key", "--organization", "acme", "--name", "hot-path",
-            "--permissions", "projects:read",
+            "--permissions", "projects:read", "--expires-in-days", "30",
         ).strip()  # fmt: skip
         measure(token, args.requests)
     finally:

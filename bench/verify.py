@@ -564,6 +564,9 @@ def create_key(env: dict[str, str], *, name: str, permissions: str) -> str:
         name,
         "--permissions",
         permissions,
+        # The demo's key policy wants organization keys to expire within 90 days.
+        "--expires-in-days",
+        "30",
         timeout=120,
     ).strip()
     if not token.startswith("sk-"):

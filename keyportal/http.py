@@ -6,6 +6,7 @@ import ipaddress
 
 from django.conf import settings
 from django.http import HttpRequest
+from django.utils.http import url_has_allowed_host_and_scheme
 
 
 def _valid_ip(value: str) -> str:
@@ -39,3 +40,15 @@ def login_username_for_axes(request: HttpRequest, credentials: dict | None) -> s
 def client_ip_for_axes(request: HttpRequest) -> str | None:
     """Return the client's address for django-axes' lockout counters (None when unknown)."""
     return client_ip(request) or None
+
+
+def back_to(request: HttpRequest, *, default: str) -> str:
+    """Return the page of this organization the form says it came from (a list with its
+    filters, say), or `default`: never another site nor another organization."""
+    target = request.POST.get("next") or request.GET.get("next") or ""
+    prefix = f"/o/{request.organization.slug}/"
+    if target.startswith(prefix) and url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}
+    ):
+        return target
+    return default

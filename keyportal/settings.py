@@ -131,6 +131,7 @@ TEMPLATES = [
             "builtins": [
                 "django.contrib.humanize.templatetags.humanize",
                 "accounts.templatetags.console",
+                "accounts.templatetags.once",
             ],
         },
     },

@@ -44,6 +44,7 @@ organization_patterns = [
     path("targets/<int:pk>/environments/", projects.environment_create, name="environment_create"),
     path("teams/", projects.team_list, name="team_list"),
     path("apps/", projects.app_list, name="app_list"),
+    path("apps/<int:pk>/", projects.app_detail, name="app_detail"),
     path("environments/<int:pk>/secrets/", secrets.secret_list, name="secret_list"),
     path(
         "environments/<int:pk>/secrets/<str:name>/",

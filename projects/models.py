@@ -103,7 +103,10 @@ class AppVersion(models.Model):
     size = models.PositiveIntegerField()
     sha256 = models.CharField(max_length=64)
     files = models.PositiveIntegerField()
+    # A snapshot of who published it (a person's email, or a key's name and preview)...
     actor_label = models.CharField(max_length=200)
+    # ... and the door it came through.
+    origin = models.CharField(max_length=10, choices=Origin.choices, default=Origin.WEB)
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

@@ -21,6 +21,7 @@ from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
 from accounts.access import Actor
+from accounts.models import AuditEventType
 from accounts.services import audit_record
 from projects import crypto
 from projects.models import (
@@ -147,7 +148,7 @@ def secret_set(*, actor: Actor, environment: Environment, name: str, value: str)
         audit_record(
             actor=actor,
             organization=organization_of(environment),
-            action="secret.set",
+            action=AuditEventType.SECRET_SET,
             target=secret,
             detail={"environment": environment_label(environment), "version": version.version},
         )
@@ -168,7 +169,7 @@ def secret_restore(*, actor: Actor, version: SecretVersion) -> SecretVersion:
         audit_record(
             actor=actor,
             organization=organization_of(environment),
-            action="secret.restored",
+            action=AuditEventType.SECRET_RESTORED,
             target=secret,
             detail={
                 "environment": environment_label(environment),
@@ -186,7 +187,7 @@ def secret_purge(*, actor: Actor, secret: Secret) -> None:
         audit_record(
             actor=actor,
             organization=organization_of(environment),
-            action="secret.purged",
+            action=AuditEventType.SECRET_PURGED,
             target=secret,
             detail={
                 "environment": environment_label(environment),
@@ -225,7 +226,7 @@ def encryption_key_rotate(*, actor: Actor, environment: Environment) -> tuple[En
         audit_record(
             actor=actor,
             organization=organization_of(environment),
-            action="encryption_key.rotated",
+            action=AuditEventType.ENCRYPTION_KEY_ROTATED,
             target=environment,
             detail={
                 "environment": environment_label(environment),

@@ -10,8 +10,9 @@ from django.db import IntegrityError, models, transaction
 from django.db.models import Max
 
 from accounts.access import Actor
-from accounts.models import Organization, Team
+from accounts.models import AuditEventType, Organization, Team
 from accounts.services import audit_record
+from keyportal.validators import validate_display_name
 from projects.bundles import check_bundle
 from projects.models import ApiKeyAccess, App, AppVersion, Environment, Project, Target
 
@@ -33,6 +34,23 @@ def organization_of(obj: models.Model) -> Organization:
             return obj.target.project.organization
         case _:
             return obj.organization
+
+
+# The events of renaming and deleting each kind that hierarchy_rename and hierarchy_delete take.
+_RENAMED = {
+    Team: AuditEventType.TEAM_RENAMED,
+    Project: AuditEventType.PROJECT_RENAMED,
+    Target: AuditEventType.TARGET_RENAMED,
+    Environment: AuditEventType.ENVIRONMENT_RENAMED,
+    App: AuditEventType.APP_RENAMED,
+}
+_DELETED = {
+    Team: AuditEventType.TEAM_DELETED,
+    Project: AuditEventType.PROJECT_DELETED,
+    Target: AuditEventType.TARGET_DELETED,
+    Environment: AuditEventType.ENVIRONMENT_DELETED,
+    App: AuditEventType.APP_DELETED,
+}
 
 
 def _kind(obj: models.Model) -> str:
@@ -62,11 +80,15 @@ def _save_named(
     *,
     actor: Actor,
     obj: models.Model,
-    action: str,
+    event: AuditEventType,
     detail: dict | None = None,
     update_fields: list[str] | None = None,
 ):
     """Save a named object and its history row; a duplicate name becomes a field error."""
+    try:
+        validate_display_name(obj.name)
+    except ValidationError as error:
+        raise ValidationError({"name": error.messages}) from None
     if _name_taken(obj):
         raise _duplicate(obj, "name")
     try:
@@ -75,13 +97,13 @@ def _save_named(
             audit_record(
                 actor=actor,
                 organization=organization_of(obj),
-                action=f"{_kind(obj)}.{action}",
+                action=event,
                 target=obj,
                 detail=detail,
             )
     except IntegrityError:
         raise _duplicate(
-            obj, "slug" if isinstance(obj, App) and action == "created" else "name"
+            obj, "slug" if isinstance(obj, App) and event == AuditEventType.APP_CREATED else "name"
         ) from None
     return obj
 
@@ -89,30 +111,34 @@ def _save_named(
 def team_create(*, actor: Actor, organization: Organization, name: str) -> Team:
     """Create a team."""
     return _save_named(
-        actor=actor, obj=Team(organization=organization, name=name), action="created"
+        actor=actor,
+        obj=Team(organization=organization, name=name),
+        event=AuditEventType.TEAM_CREATED,
     )
 
 
 def project_create(*, actor: Actor, team: Team, name: str) -> Project:
     """Create a project in a team."""
     project = Project(organization=team.organization, team=team, name=name)
-    return _save_named(actor=actor, obj=project, action="created")
+    return _save_named(actor=actor, obj=project, event=AuditEventType.PROJECT_CREATED)
 
 
 def target_create(*, actor: Actor, project: Project, name: str) -> Target:
     """Create a target in a project."""
-    return _save_named(actor=actor, obj=Target(project=project, name=name), action="created")
+    target = Target(project=project, name=name)
+    return _save_named(actor=actor, obj=target, event=AuditEventType.TARGET_CREATED)
 
 
 def environment_create(*, actor: Actor, target: Target, name: str) -> Environment:
     """Create an environment in a target."""
-    return _save_named(actor=actor, obj=Environment(target=target, name=name), action="created")
+    environment = Environment(target=target, name=name)
+    return _save_named(actor=actor, obj=environment, event=AuditEventType.ENVIRONMENT_CREATED)
 
 
 def app_create(*, actor: Actor, project: Project, name: str, slug: str) -> App:
     """Create an app in a project; API keys have no access to it until its sharing allows."""
     app = App(organization=project.organization, project=project, name=name, slug=slug)
-    return _save_named(actor=actor, obj=app, action="created")
+    return _save_named(actor=actor, obj=app, event=AuditEventType.APP_CREATED)
 
 
 def hierarchy_rename(*, actor: Actor, obj: models.Model, name: str) -> models.Model:
@@ -123,7 +149,7 @@ def hierarchy_rename(*, actor: Actor, obj: models.Model, name: str) -> models.Mo
         return _save_named(
             actor=actor,
             obj=obj,
-            action="renamed",
+            event=_RENAMED[type(obj)],
             detail={"from": previous},
             update_fields=["name"],
         )
@@ -138,7 +164,7 @@ def hierarchy_delete(*, actor: Actor, obj: models.Model) -> None:
         audit_record(
             actor=actor,
             organization=organization_of(obj),
-            action=f"{_kind(obj)}.deleted",
+            action=_DELETED[type(obj)],
             target=obj,
         )
         obj.delete()
@@ -155,7 +181,7 @@ def app_set_sharing(*, actor: Actor, app: App, access: str) -> App:
         audit_record(
             actor=actor,
             organization=app.organization,
-            action="app.sharing_changed",
+            action=AuditEventType.APP_SHARING_CHANGED,
             target=app,
             detail={"from": previous, "to": access},
         )
@@ -182,6 +208,7 @@ def app_publish(*, actor: Actor, app: App, bundle: IO[bytes]) -> AppVersion:
             sha256=checked.sha256,
             files=checked.files,
             actor_label=actor.display,
+            origin=actor.origin,
         )
         bundle.seek(0)
         version.bundle.save(f"{app.slug}-v{last + 1}.tar.gz", File(bundle), save=False)
@@ -189,7 +216,7 @@ def app_publish(*, actor: Actor, app: App, bundle: IO[bytes]) -> AppVersion:
         audit_record(
             actor=actor,
             organization=app.organization,
-            action="app.published",
+            action=AuditEventType.APP_PUBLISHED,
             target=app,
             detail={"version": version.version, "sha256": checked.sha256, "size": checked.size},
         )

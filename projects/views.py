@@ -6,12 +6,13 @@ from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect
-from django.views.decorators.http import require_http_methods
+from django.views.decorators.http import require_http_methods, require_safe
 
 from accounts.access import ROLE_NEEDED_MESSAGE, actor_from_request, has_role, org_view
 from accounts.models import Role
 from apikeys.models import KeyKind
 from apikeys.places import key_place, key_table_context
+from keyportal.pagination import paginate
 from keyportal.rendering import render_page
 from projects import selectors, services
 from projects.forms import AppForm, NameForm, ProjectForm
@@ -156,3 +157,13 @@ def app_list(request: HttpRequest) -> HttpResponse:
         "has_projects": projects.exists(),
     }
     return render_page(request, "projects/apps.html", context, partial="app-list")
+
+
+@org_view
+@require_safe
+def app_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    """Show an app: its project, its sharing and its published versions, newest first."""
+    app = get_object_or_404(selectors.app_list(organization=request.organization), pk=pk)
+    page, page_note = paginate(selectors.app_version_list(app=app), request.GET.get("page"))
+    context = {"app": app, "page": page, "page_note": page_note}
+    return render_page(request, "projects/app_detail.html", context, partial="version-list")

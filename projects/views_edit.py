@@ -15,6 +15,7 @@ from django.views.decorators.http import require_http_methods
 
 from accounts.access import actor_from_request, org_view
 from accounts.models import Role
+from keyportal import once
 from projects import selectors, services
 from projects.forms import NameForm
 
@@ -104,6 +105,7 @@ def rename(request: HttpRequest, kind: str, pk: int) -> HttpResponse:
 
 @org_view(role=Role.ADMIN)
 @require_http_methods(["GET", "POST"])
+@once.replays
 def delete(request: HttpRequest, kind: str, pk: int) -> HttpResponse:
     """Confirm, then delete a team, project, target, environment or app."""
     spec, obj = _lookup(request, kind, pk)

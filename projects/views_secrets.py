@@ -16,6 +16,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from accounts.access import ROLE_NEEDED_MESSAGE, actor_from_request, has_role, org_view
 from accounts.models import Role
+from keyportal import once
 from keyportal.forms import add_service_errors
 from keyportal.rendering import render_page
 from projects import secrets, selectors
@@ -128,6 +129,7 @@ def secret_versions(request: HttpRequest, pk: int, name: str) -> HttpResponse:
 
 @org_view(role=Role.ADMIN)
 @require_http_methods(["GET", "POST"])
+@once.replays
 def secret_purge(request: HttpRequest, pk: int, name: str) -> HttpResponse:
     """Confirm, then delete a secret and all its versions for good."""
     secret = _secret(request, pk, name)
@@ -141,6 +143,7 @@ def secret_purge(request: HttpRequest, pk: int, name: str) -> HttpResponse:
 
 @org_view(role=Role.ADMIN)
 @require_http_methods(["GET", "POST"])
+@once.replays
 def secret_restore(request: HttpRequest, pk: int, name: str, version: int) -> HttpResponse:
     """Confirm, then make an old version's value current again as a new version."""
     secret = _secret(request, pk, name)

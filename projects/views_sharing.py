@@ -4,30 +4,15 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.db.models import TextField
-from django.db.models.functions import Cast
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect
-from django.utils import timezone
 from django.views.decorators.http import require_http_methods
 
 from accounts.access import actor_from_request, org_view
 from accounts.models import Role
-from apikeys.models import ApiKey
 from keyportal.rendering import render_page
 from projects import selectors, services
 from projects.models import ApiKeyAccess
-
-
-def _affected_keys(app):
-    """Return the organization's live keys holding any apps permission: those sharing affects."""
-    return (
-        ApiKey.objects.filter(organization=app.organization, revoked_at__isnull=True)
-        .exclude(expires_at__lte=timezone.now())
-        .annotate(permission_text=Cast("permissions", TextField()))
-        .filter(permission_text__contains='"apps:')
-        .order_by("-created_at")
-    )
 
 
 @org_view(role=Role.ADMIN, hidden=True)
@@ -50,12 +35,13 @@ def app_sharing(request: HttpRequest, pk: int) -> HttpResponse:
             messages.success(request, f"Sharing of {app.name} saved: API keys {access}.")
             if not request.htmx:
                 return redirect("app_sharing", org=request.organization.slug, pk=app.pk)
-    keys = _affected_keys(app)
+    keys, more = selectors.app_reaching_keys(app=app)
     context = {
         "app": app,
         "error": error,
         "choices": ApiKeyAccess.choices,
-        "affected_count": keys.count(),
+        "affected_count": len(keys),
+        "affected_more": more,
         "affected": keys[:10],
     }
     return render_page(

@@ -14,7 +14,7 @@ from pydantic import Field
 
 from apikeys.api.auth import api_actor
 from apikeys.api.routing import Router, in_reach
-from apikeys.api.schemas import Error, Strict
+from apikeys.api.schemas import Error, Name, Strict
 from projects import services
 from projects.bundles import MAX_BUNDLE_BYTES
 from projects.models import ApiKeyAccess, App, Project
@@ -32,18 +32,19 @@ class AppOut(Schema):
     name: str
     slug: str
     project_id: int
+    project_name: str = Field(validation_alias="project.name")
     api_key_access: str
     created_at: datetime
 
 
 class AppCreate(Strict):
-    name: str = Field(min_length=1, max_length=100)
+    name: Name = Field(min_length=1, max_length=100)
     slug: str = Field(min_length=1, max_length=60, pattern=r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
     project_id: int
 
 
 class AppUpdate(Strict):
-    name: str = Field(min_length=1, max_length=100)
+    name: Name = Field(min_length=1, max_length=100)
 
 
 class VersionOut(Schema):
@@ -55,8 +56,13 @@ class VersionOut(Schema):
     created_at: datetime
 
 
+def _apps():
+    # AppOut names each app's project: read with the app, one query however many apps.
+    return App.objects.select_related("project")
+
+
 def _app(request: HttpRequest, app_id: int) -> App:
-    app = get_object_or_404(in_reach(request, App.objects.all(), "app"), pk=app_id)
+    app = get_object_or_404(in_reach(request, _apps(), "app"), pk=app_id)
     if app.api_key_access != ApiKeyAccess.CAN_EDIT:
         raise AppNoAccess()
     return app
@@ -69,7 +75,7 @@ def _app(request: HttpRequest, app_id: int) -> App:
     summary="List the apps keys may touch",
 )
 def list_apps(request: HttpRequest):
-    apps = in_reach(request, App.objects.all(), "app")
+    apps = in_reach(request, _apps(), "app")
     return list(apps.filter(api_key_access=ApiKeyAccess.CAN_EDIT))
 
 

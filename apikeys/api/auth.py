@@ -217,7 +217,15 @@ def key_actor(request: HttpRequest, verified: VerifiedKey) -> Actor:
     return Actor(
         user=verified.explorer or (key.owner_user if key.kind == "user" else None),
         ip=client_ip(request),
-        origin=Origin.EXPLORER if verified.explorer is not None else Origin.API,
+        # The CLI names itself in its User-Agent (keyportal/cli/client.py). A label for the
+        # history only, which a client may claim freely: it grants nothing.
+        origin=(
+            Origin.EXPLORER
+            if verified.explorer is not None
+            else Origin.CLI
+            if request.headers.get("User-Agent", "").startswith("keyportal-cli/")
+            else Origin.API
+        ),
         label=_label(verified),
         key=key,
         key_power=verified.power(),

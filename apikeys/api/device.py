@@ -14,7 +14,7 @@ from ninja import Field, Schema
 
 from apikeys.api.keys import key_out
 from apikeys.api.routing import PUBLIC, Router
-from apikeys.api.schemas import Error, Key, Strict
+from apikeys.api.schemas import Error, Key, Name, Strict
 from apikeys.device import device_code_create, device_poll
 from keyportal.http import client_ip
 
@@ -22,8 +22,9 @@ router = Router(tags=["login"])
 
 
 class CodeRequest(Strict):
-    client: str = Field(max_length=100, description="the program asking, e.g. keyportal-cli/0.1.0")
-    host: str = Field(max_length=255, description="the machine it runs on")
+    # Both are shown to the person approving, and the host names the key: safe names only.
+    client: Name = Field(max_length=100, description="the program asking, e.g. keyportal-cli/0.1.0")
+    host: Name = Field(max_length=255, description="the machine it runs on")
 
 
 class CodeOut(Schema):

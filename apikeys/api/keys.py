@@ -55,6 +55,7 @@ def key_out(api_key: ApiKey) -> dict:
         "status": api_key.status,
         "state": api_key.state,
         "permissions": api_key.permissions,
+        "preset": api_key.preset,
         "scopes": api_key.scopes,
         "expires_at": api_key.expires_at,
         "created_at": api_key.created_at,
@@ -203,6 +204,7 @@ def create_key(request: HttpRequest, payload: KeyCreate):
         name=payload.name,
         permissions=payload.permissions,
         scopes=_scopes(payload.scopes),
+        preset=payload.preset,
         expires_at=payload.expires_at,
     )
     return Status(201, {**key_out(api_key), "token": token})
@@ -222,12 +224,12 @@ def update_key(request: HttpRequest, key_id: int, payload: KeyUpdate):
     given = payload.model_fields_set
     changes = {
         field: getattr(payload, field)
-        for field in ("name", "status", "permissions", "expires_at")
+        for field in ("name", "status", "permissions", "preset", "expires_at")
         if field in given
     }
     if "scopes" in given:
         changes["scopes"] = _scopes(payload.scopes or {})
-    for field in ("name", "status", "permissions"):
+    for field in ("name", "status", "permissions", "preset"):
         if field in changes and changes[field] is None:
             raise ValidationError({field: f"{field} cannot be null."})
     api_key = api_key_update(

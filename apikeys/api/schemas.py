@@ -7,6 +7,9 @@ from typing import Annotated, Any, Literal
 
 from ninja import Schema
 from pydantic import AfterValidator, ConfigDict, Field, field_validator, model_validator
+from pydantic_core import PydanticCustomError
+
+from keyportal.names import name_problem
 
 
 def _has_nul(value: Any) -> bool:
@@ -57,6 +60,18 @@ def _in_utc(value: datetime) -> datetime:
 Moment = Annotated[datetime, AfterValidator(_in_utc)]
 
 
+def _safe_name(value: str) -> str:
+    problem = name_problem(value)
+    if problem is not None:
+        # A custom error, not a ValueError: its message reads without "Value error, " before it.
+        raise PydanticCustomError("unsafe_name", problem)
+    return value
+
+
+# A name in a request: no control characters or text-direction overrides (422 naming the field).
+Name = Annotated[str, AfterValidator(_safe_name)]
+
+
 class ErrorDetail(Schema):
     code: str
     message: str
@@ -89,6 +104,7 @@ class Key(Schema):
     status: str
     state: str
     permissions: list[str]
+    preset: str
     scopes: dict[str, list[ScopeRef]]
     expires_at: datetime | None
     created_at: datetime
@@ -101,23 +117,35 @@ class WhoAmI(Key):
     organization: dict
 
 
+Preset = Literal["role", "read-only", "project", "all", "custom"]
+
+
 class KeyCreate(Strict):
-    name: str = Field("", max_length=100)
+    name: Name = Field("", max_length=100)
     kind: Literal["org", "project", "svc", "user"] = "org"
     owner_id: int | None = Field(
         None, description="project id, service account id, or member's user id"
     )
-    permissions: list[str] = Field(min_length=1)
+    permissions: list[str] | None = Field(
+        None, min_length=1, description="Required unless a preset other than custom is given"
+    )
     scopes: dict[str, list[ScopeRef]] = Field(default_factory=dict)
+    preset: Preset = Field(
+        "custom",
+        description="role (personal keys: all the owner's role holds, following it), "
+        "read-only, project (project keys: every permission that scopes to the project), all "
+        "(everything the key making the request holds), or custom (the permissions given)",
+    )
     expires_at: Moment | None = None
 
 
 class KeyUpdate(Strict):
     """What PATCH changes: only the fields given. `expires_at: null` means never."""
 
-    name: str | None = Field(None, min_length=1, max_length=100)
+    name: Name | None = Field(None, min_length=1, max_length=100)
     status: Literal["active", "disabled"] | None = None
     permissions: list[str] | None = Field(None, min_length=1)
+    preset: Preset | None = Field(None, description="As on create; permissions imply custom")
     scopes: dict[str, list[ScopeRef]] | None = Field(
         None, description="Per permission; permissions left out of it keep no scope."
     )
@@ -173,7 +201,7 @@ class VerifyResult(Schema):
 
 
 class Named(Strict):
-    name: str = Field(min_length=1, max_length=100)
+    name: Name = Field(min_length=1, max_length=100)
 
 
 class Item(Schema):
@@ -187,7 +215,7 @@ class ProjectCreate(Named):
 
 
 class ProjectUpdate(Strict):
-    name: str | None = Field(None, min_length=1, max_length=100)
+    name: Name | None = Field(None, min_length=1, max_length=100)
 
 
 class ProjectOut(Item):
@@ -218,7 +246,7 @@ class OrganizationOut(Schema):
 
 
 class OrganizationUpdate(Strict):
-    name: str = Field(min_length=1, max_length=100)
+    name: Name = Field(min_length=1, max_length=100)
 
 
 class MemberOut(Schema):

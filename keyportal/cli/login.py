@@ -16,6 +16,7 @@ import click
 
 from keyportal.cli.client import USER_AGENT, ApiClient
 from keyportal.cli.errors import FAILURE, NETWORK, NOT_FOUND, CliError, error_body
+from keyportal.names import unsafe_character
 
 DEFAULT_INTERVAL = 5.0
 SLOW_DOWN_STEP = 5.0
@@ -25,11 +26,17 @@ DENIED = "The login was denied in the browser."
 EXPIRED = "The code expired before it was approved; run `keyportal login` again."
 
 
+def host_name() -> str:
+    """Return this machine's name as the server shows it, without the characters names refuse."""
+    name = socket.gethostname()
+    while (character := unsafe_character(name)) is not None:
+        name = name.replace(character, "")
+    return name[:255]
+
+
 def request_code(client: ApiClient) -> dict[str, Any]:
     """Ask the server for a device code and return its answer."""
-    response = client.send(
-        "POST", "device/code", json={"client": USER_AGENT, "host": socket.gethostname()[:255]}
-    )
+    response = client.send("POST", "device/code", json={"client": USER_AGENT, "host": host_name()})
     if response.status_code in (404, 405):
         raise CliError(
             f"{client.url} does not offer `keyportal login`; create a personal key in the "

@@ -66,29 +66,99 @@
     }
   });
 
-  // Keep focus sensible after htmx swaps a region: on the first invalid field, if any.
-  document.addEventListener("htmx:afterSwap", function (event) {
-    var invalid = event.detail.target.querySelector("[aria-invalid='true']");
-    if (invalid) { invalid.focus(); }
-  });
-
   // ---- The key dialog. Forms and the one-time reveal are swapped into #key-dialog-body. ----
   var dialog = document.getElementById("key-dialog");
   var dialogBody = document.getElementById("key-dialog-body");
+  var opener = null;
+  var FOCUSABLE = "a[href], button:not([disabled]), input:not([disabled]):not([type=hidden]), select:not([disabled]), textarea:not([disabled]), summary, [tabindex]:not([tabindex='-1'])";
 
-  document.addEventListener("htmx:afterSwap", function (event) {
-    if (event.detail.target !== dialogBody) { return; }
-    if (!dialog.open) { dialog.showModal(); }
-    // A destructive confirmation focuses its safe choice, so Enter does not confirm by accident.
-    var first = dialogBody.querySelector("[data-autofocus], [aria-invalid='true'], input:not([type=hidden]), button");
-    if (first) { first.focus(); }
+  // Focus what the person needs first: a confirmation's Cancel (so Enter does not confirm by
+  // accident), else the first field in error (scrolled into view, not the top), else the Name.
+  function focusFirst(root) {
+    var target = root.querySelector("[data-autofocus]") ||
+      root.querySelector("[aria-invalid='true']") ||
+      root.querySelector("input[name=name]") ||
+      root.querySelector(FOCUSABLE);
+    if (!target) { return; }
+    var invalid = target.getAttribute("aria-invalid") === "true";
+    if (invalid) {
+      var details = target.closest("details");
+      if (details) { details.open = true; }
+    }
+    target.focus({ preventScroll: true });
+    target.scrollIntoView({ block: invalid ? "center" : "nearest" });
+  }
+
+  document.addEventListener("htmx:beforeRequest", function (event) {
+    if (event.detail.target === dialogBody && dialog && !dialog.open) {
+      opener = event.detail.elt;
+    }
   });
 
+  document.addEventListener("htmx:afterSwap", function (event) {
+    if (event.detail.target !== dialogBody) {
+      var invalid = event.detail.target.querySelector("[aria-invalid='true']");
+      if (invalid) { focusFirst(event.detail.target); }
+      return;
+    }
+    if (!dialog.open) { dialog.showModal(); }
+    focusFirst(dialogBody);
+  });
+
+  // Tab and Shift-Tab go round inside the dialog while it is open.
   if (dialog) {
+    dialog.addEventListener("keydown", function (event) {
+      if (event.key !== "Tab") { return; }
+      var items = Array.prototype.filter.call(dialog.querySelectorAll(FOCUSABLE), function (el) {
+        return el.offsetParent !== null || el === document.activeElement;
+      });
+      if (items.length === 0) { return; }
+      var first = items[0];
+      var last = items[items.length - 1];
+      if (event.shiftKey && document.activeElement === first) {
+        event.preventDefault();
+        last.focus();
+      } else if (!event.shiftKey && document.activeElement === last) {
+        event.preventDefault();
+        first.focus();
+      }
+    });
+  }
+
+  // ---- The one-time reveal: closing without having copied asks first. ----
+  var copied = false;
+
+  function revealShown() { return dialogBody && dialogBody.querySelector("[data-secret]") !== null; }
+
+  function askBeforeClosing() {
+    var ask = dialogBody.querySelector("[data-secret] [data-copy-check]");
+    ask.hidden = false;
+    ask.querySelector("[data-copy-check-back]").focus();
+  }
+
+  function closeDialog() {
+    if (revealShown() && !copied) {
+      askBeforeClosing();
+      return;
+    }
+    dialog.close();
+  }
+
+  if (dialog) {
+    // Escape asks too.
+    dialog.addEventListener("cancel", function (event) {
+      if (revealShown() && !copied) {
+        event.preventDefault();
+        askBeforeClosing();
+      }
+    });
     dialog.addEventListener("close", function () {
-      var revealed = dialogBody.querySelector("[data-secret]") !== null;
+      var revealed = revealShown();
       // The plaintext must not outlive the dialog: drop it from the page.
       dialogBody.replaceChildren();
+      copied = false;
+      if (opener && document.contains(opener)) { opener.focus(); }
+      opener = null;
       if (!revealed) { return; }
       if (document.getElementById("key-table")) {
         htmx.trigger(document.body, "keys-changed");
@@ -99,9 +169,21 @@
   }
 
   document.addEventListener("click", function (event) {
-    if (event.target.closest("[data-close-dialog]") && dialog && dialog.open) {
+    if (!dialog || !dialog.open) { return; }
+    if (event.target.closest("[data-copy-check-back]")) {
       event.preventDefault();
+      event.target.closest("[data-copy-check]").hidden = true;
+      var copy = dialogBody.querySelector("[data-secret] [data-copy-target]");
+      if (copy) { copy.focus(); }
+    } else if (event.target.closest("[data-close-anyway]")) {
+      event.preventDefault();
+      copied = true;
       dialog.close();
+    } else if (event.target.closest("[data-close-dialog]")) {
+      event.preventDefault();
+      closeDialog();
+    } else if (event.target.closest("[data-secret] [data-copy-target]")) {
+      copied = true;
     }
   });
 
@@ -109,6 +191,48 @@
   window.addEventListener("pagehide", function () {
     document.querySelectorAll("[data-secret]").forEach(function (el) { el.remove(); });
     if (dialogBody) { dialogBody.replaceChildren(); }
+  });
+
+  // ---- A form is sent once: its buttons disable themselves after the first press. ----
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    if ((form.getAttribute("method") || "get").toLowerCase() !== "post") { return; }
+    if (form.hasAttribute("data-submitting")) {
+      event.preventDefault();
+      event.stopImmediatePropagation();
+      return;
+    }
+    form.setAttribute("data-submitting", "");
+    // After this event, so that the button still sends its own name and value.
+    setTimeout(function () {
+      form.querySelectorAll("button[type=submit], button:not([type])").forEach(function (b) {
+        b.disabled = true;
+        b.setAttribute("aria-busy", "true");
+      });
+    }, 0);
+  }, true);
+
+  function releaseForm(form) {
+    form.removeAttribute("data-submitting");
+    form.querySelectorAll("button[aria-busy]").forEach(function (b) {
+      b.disabled = false;
+      b.removeAttribute("aria-busy");
+    });
+  }
+
+  // An htmx form whose answer left it in place (a failed request) can be sent again.
+  document.addEventListener("htmx:afterRequest", function (event) {
+    var form = event.detail.elt && event.detail.elt.closest && event.detail.elt.closest("form");
+    if (form && document.contains(form)) { releaseForm(form); }
+  });
+  window.addEventListener("pageshow", function () {
+    document.querySelectorAll("form[data-submitting]").forEach(releaseForm);
+  });
+
+  // A page that loads with errors (no htmx, or JavaScript arriving late) focuses the first.
+  document.addEventListener("DOMContentLoaded", function () {
+    var main = document.getElementById("main");
+    if (main && main.querySelector("[aria-invalid='true']")) { focusFirst(main); }
   });
 
   // ---- Permission groups, presets and the custom expiry date. ----
@@ -164,6 +288,8 @@
       setCustomPreset(form);
     } else if (el.name === "preset") {
       setPreset(form, el.value);
+      var customize = form.querySelector("[data-customize]");
+      if (customize && el.value === "custom") { customize.open = true; }
     } else if (el.name === "expiration") {
       syncCustomDate(form);
     }

@@ -75,7 +75,8 @@
   function render() {
     var entry = current();
     if (!entry) { return; }
-    summary.textContent = entry.op.description || entry.op.summary || "";
+    summary.textContent = [entry.op.summary, entry.op.description].filter(Boolean).join(" · ");
+    hideConfirm();
     params.replaceChildren();
     (entry.op.parameters || []).forEach(function (p) {
       var wrap = document.createElement("div");
@@ -88,7 +89,13 @@
       input.id = "param-" + p.name;
       input.dataset.name = p.name;
       input.dataset.in = p.in;
-      wrap.append(label, input);
+      if (p.required) { input.required = true; }
+      if (p.name === "key_id") { input.value = keyId; }
+      var error = document.createElement("p");
+      error.className = "error";
+      error.id = "param-" + p.name + "-error";
+      error.hidden = true;
+      wrap.append(label, input, error);
       params.append(wrap);
     });
     var content = entry.op.requestBody && entry.op.requestBody.content;
@@ -157,9 +164,81 @@
     try { return JSON.parse(document.body.getAttribute("hx-headers") || "{}")["x-csrftoken"] || ""; } catch (e) { return ""; }
   }
 
+  // Every required path parameter is filled before anything is sent, with the error beside it.
+  function missingParameter() {
+    var missing = null;
+    params.querySelectorAll("input[data-name]").forEach(function (input) {
+      var error = document.getElementById(input.id + "-error");
+      var empty = input.required && input.value.trim() === "";
+      error.hidden = !empty;
+      error.textContent = empty ? "Fill in " + input.dataset.name + " before sending." : "";
+      if (empty) {
+        input.setAttribute("aria-invalid", "true");
+        input.setAttribute("aria-describedby", error.id);
+        missing = missing || input;
+      } else {
+        input.removeAttribute("aria-invalid");
+        input.removeAttribute("aria-describedby");
+      }
+    });
+    return missing;
+  }
+
+  var confirmBox = document.getElementById("explorer-confirm");
+  var confirmText = document.getElementById("explorer-confirm-text");
+  var confirmed = false;
+
+  function hideConfirm() { if (confirmBox) { confirmBox.hidden = true; } }
+
+  // What a call that changes something will do, in words, before it is sent.
+  function consequence(entry) {
+    var url = buildUrl(entry);
+    var self = /\/whoami\/revoke$/.test(entry.path) ||
+      new RegExp("/keys/" + keyId + "(/|$)").test(url);
+    var body = bodyField.hidden ? "" : body_text();
+    if (self && (entry.method === "DELETE" || /\/revoke$/.test(entry.path))) {
+      return "This revokes the key you are exploring: every program using it is refused from the next request, for good.";
+    }
+    if (self && /\/rotate$/.test(entry.path)) {
+      return "This rotates the key you are exploring: programs using its current secret must be given the new one, shown once in the response.";
+    }
+    if (self && entry.method === "PATCH" && /"disabled"/.test(body)) {
+      return "This disables the key you are exploring: every program using it is refused until it is enabled again.";
+    }
+    var what = entry.op.summary ? entry.op.summary.replace(/\.$/, "") : entry.method + " " + entry.path;
+    return "This sends " + entry.method + " " + entry.path + " as " + root.getAttribute("data-preview") +
+      " and changes data for real: " + what.charAt(0).toLowerCase() + what.slice(1) + ".";
+  }
+
+  function body_text() { return body.value || ""; }
+
+  if (confirmBox) {
+    document.getElementById("explorer-confirm-cancel").addEventListener("click", function () {
+      hideConfirm();
+      document.getElementById("explorer-send").focus();
+    });
+    document.getElementById("explorer-confirm-send").addEventListener("click", function () {
+      confirmed = true;
+      hideConfirm();
+      form.requestSubmit();
+    });
+  }
+
   form.addEventListener("submit", function (event) {
     event.preventDefault();
     var entry = current();
+    var missing = missingParameter();
+    if (missing) {
+      missing.focus();
+      return;
+    }
+    if (entry.method !== "GET" && entry.method !== "HEAD" && !confirmed) {
+      confirmText.textContent = consequence(entry);
+      confirmBox.hidden = false;
+      document.getElementById("explorer-confirm-cancel").focus();
+      return;
+    }
+    confirmed = false;
     var headers = { "X-Keyportal-Explore": keyId, "X-CSRFToken": csrfToken() };
     var init = { method: entry.method, headers: headers, credentials: "same-origin" };
     if (!bodyField.hidden && body.value.trim()) {

@@ -16,11 +16,27 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.html import escape
 
-from accounts.forms_audit import EVENT_GROUPS
-from accounts.models import AuditEvent, Organization, Origin, User
+from accounts.access import Actor
+from accounts.forms_audit import EVENT_CHOICES
+from accounts.models import (
+    AUDIT_EVENT_GROUPS,
+    AuditEvent,
+    AuditEventType,
+    Membership,
+    Organization,
+    Origin,
+    User,
+)
 from tests.accounts.helpers import is_fragment, page_text
-from tests.factories import UserFactory
+from tests.factories import (
+    MembershipFactory,
+    ProjectFactory,
+    ServiceAccountFactory,
+    TeamFactory,
+    UserFactory,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -68,10 +84,17 @@ def make_events(organization: Organization, count: int, **fields) -> None:
     )
 
 
+def shown_cells(response, column: str) -> list[str]:
+    """Return one column of the audit table ("target", "label", ...), top to bottom, as text."""
+    cells = re.findall(
+        rf'<td class="audit-{column}[^"]*"[^>]*>(.*?)</td>', response.content.decode(), re.S
+    )
+    return [unescape(re.sub(r"<[^>]+>", "", cell)).strip() for cell in cells]
+
+
 def shown_targets(response) -> list[str]:
     """Return the target column of the audit table, top to bottom."""
-    rows = re.findall(r"<tr>\s*<td>.*?</tr>", response.content.decode(), re.S)
-    return [re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)[3] for row in rows]
+    return shown_cells(response, "target")
 
 
 def csv_rows(response) -> list[list[str]]:
@@ -191,7 +214,11 @@ def test_refused_attempts_on_keys_are_listed_with_what_was_tried(client_for, org
     assert shown_targets(response) == [str(api_key)]
     text = page_text(response)
     assert "Refused attempt on an API key" in text  # the event select's label
-    assert "Rotate refused: You cannot rotate this key: it holds members:update" in text
+    assert shown_cells(response, "label") == [
+        "Refused: rotate — You cannot rotate this key: it holds members:update on the whole"
+        " organization, which you do not hold."
+    ]
+    assert f'<a href="/o/acme/api-keys/{api_key.pk}/">{api_key}</a>' in response.content.decode()
     event = AuditEvent.objects.get(action="api_key.refused")
     assert (event.actor_user, event.origin, event.detail["door"]) == (org.admin, "web", "web")
 
@@ -543,37 +570,213 @@ def test_csv_with_bad_filters_is_a_plain_400(owner, org, query, message):
     assert message in body
 
 
+# Labels and linked targets ------------------------------------------------------------------
+
+
+def link_of(response, text: str) -> str | None:
+    """Return the href of the target cell that reads `text`, or None when it is plain text."""
+    html = response.content.decode()
+    for cell in re.findall(r'<td class="audit-target[^"]*"[^>]*>(.*?)</td>', html, re.S):
+        if unescape(re.sub(r"<[^>]+>", "", cell)).strip() == text:
+            link = re.match(r'<a href="([^"]+)">', cell)
+            return link.group(1) if link else None
+    raise AssertionError(f"no target reads {text!r}")
+
+
+def test_events_read_as_words_not_action_codes(client_for, org):
+    """A key made, disabled, enabled and rotated reads as those words, not api_key.updated."""
+    from apikeys.services import api_key_rotate, api_key_update
+    from tests.apikeys.conftest import new_key
+
+    api_key, _ = new_key(org, "org", name="deploy", permissions=["projects:read"])
+    owner = Actor(user=org.owner)
+    api_key_update(actor=owner, api_key=api_key, status="disabled")
+    api_key_update(actor=owner, api_key=api_key, status="active")
+    api_key_update(actor=owner, api_key=api_key, permissions=["projects:read", "teams:read"])
+    api_key_rotate(actor=owner, api_key=api_key, grace="24h")
+
+    response = client_for(org.owner).get(AUDIT_URL)
+
+    assert shown_cells(response, "label") == [
+        "API key rotated (old secret works 24 hours)",
+        "API key permissions changed",
+        "API key enabled",
+        "API key disabled",
+        "API key created",
+    ]
+    assert "api_key." not in response.content.decode().split('id="audit-table"', 1)[1]
+
+
+def test_targets_link_to_their_pages_while_they_exist(client_for, org):
+    """A key, a service account, a project and a member link to their pages; a deleted
+    service account or project and a removed member are plain text."""
+    from tests.apikeys.conftest import new_key
+
+    api_key, _ = new_key(org, "org", name="deploy", permissions=["projects:read"])
+    account = ServiceAccountFactory(organization=org.organization, name="ci-bot")
+    gone_account = ServiceAccountFactory(organization=org.organization, name="old-bot")
+    project = ProjectFactory(team=TeamFactory(organization=org.organization), name="Payments")
+    gone_project = ProjectFactory(team=project.team, name="Legacy")
+    leaver = MembershipFactory(organization=org.organization).user
+    for target_type, obj, label in [
+        ("serviceaccount", account, "ci-bot"),
+        ("serviceaccount", gone_account, "old-bot"),
+        ("project", project, "Payments"),
+        ("project", gone_project, "Legacy"),
+        ("user", org.admin, "the admin"),
+        ("user", leaver, "the leaver"),
+    ]:
+        make_event(org.organization, target_type=target_type, target_id=str(obj.pk),
+                   target_label=label)  # fmt: skip
+    gone_account.delete()
+    gone_project.delete()
+    Membership.objects.filter(user=leaver).delete()
+
+    response = client_for(org.owner).get(AUDIT_URL)
+
+    assert link_of(response, str(api_key)) == f"/o/acme/api-keys/{api_key.pk}/"
+    assert link_of(response, "ci-bot") == f"/o/acme/service-accounts/{account.pk}/"
+    assert link_of(response, "Payments") == f"/o/acme/projects/{project.pk}/"
+    assert link_of(response, "the admin") == "/o/acme/members/"
+    for gone in ("old-bot", "Legacy", "the leaver"):
+        assert link_of(response, gone) is None
+
+
+def test_a_revoked_key_still_links_to_its_page(client_for, org):
+    """A revoked key's page still exists (its history stays), so its events link to it."""
+    from apikeys.services import api_key_revoke
+    from tests.apikeys.conftest import new_key
+
+    api_key, _ = new_key(org, "org", name="old", permissions=["projects:read"])
+    api_key_revoke(actor=Actor(user=org.owner), api_key=api_key)
+
+    response = client_for(org.admin).get(AUDIT_URL)
+
+    assert shown_cells(response, "label") == ["API key revoked", "API key created"]
+    assert link_of(response, str(api_key)) == f"/o/acme/api-keys/{api_key.pk}/"
+
+
+def test_another_organizations_object_is_never_linked(client_for, org, other_org):
+    """A row naming an id of another organization's key or project links nowhere."""
+    from tests.apikeys.conftest import new_key
+
+    foreign_key, _ = new_key(other_org, "org", name="theirs", permissions=["projects:read"])
+    foreign_project = ProjectFactory(team=TeamFactory(organization=other_org.organization))
+    make_event(org.organization, target_type="apikey", target_id=str(foreign_key.pk),
+               target_label="forged key")  # fmt: skip
+    make_event(org.organization, target_type="project", target_id=str(foreign_project.pk),
+               target_label="forged project")  # fmt: skip
+
+    response = client_for(org.owner).get(AUDIT_URL)
+
+    assert link_of(response, "forged key") is None
+    assert link_of(response, "forged project") is None
+
+
+def test_links_cost_one_query_per_kind_of_target(client_for, org, django_assert_max_num_queries):
+    """Fifty events of many targets add one query per kind of target, not one per row."""
+    from tests.apikeys.conftest import new_key
+
+    for n in range(12):
+        new_key(org, "org", name=f"key {n}", permissions=["projects:read"])
+        account = ServiceAccountFactory(organization=org.organization, name=f"bot {n}")
+        make_event(org.organization, target_type="serviceaccount", target_id=str(account.pk),
+                   target_label=f"bot {n}")  # fmt: skip
+    client = client_for(org.owner)
+    client.get(AUDIT_URL)  # sessions and caches warm
+
+    # Session, user, membership, count, page; then one for the keys, one for the accounts.
+    with django_assert_max_num_queries(8):
+        response = client.get(AUDIT_URL)
+
+    assert response.status_code == 200
+    assert link_of(response, "bot 11").startswith("/o/acme/service-accounts/")
+
+
+def test_the_log_at_390_px_is_cards_of_labelled_cells(owner, org):
+    """Each event's cells say which column they are, for the cards a narrow screen shows."""
+    make_event(org.organization, origin=Origin.CLI)
+    html = owner.get(AUDIT_URL).content.decode()
+    assert '<table class="cards audit-events">' in html
+    for label in ("When", "Actor", "Target", "Origin", "Address"):
+        assert f'data-label="{label}"' in html
+    assert (
+        '<td class="audit-label cell-main"><span class="cell-title">API key created</span>' in html
+    )
+    assert '<td class="audit-origin" data-label="Origin">CLI</td>' in html
+
+
 # The event catalogue -------------------------------------------------------------------------
 
-HIERARCHY_KINDS = ("team", "project", "target", "environment", "app")
+SERVICE_SOURCES = ("accounts", "apikeys", "projects")
 
 
-def recorded_actions() -> set[str]:
-    """Return the actions the services write, read from their source."""
-    actions = set()
-    for path in [*ROOT.glob("accounts/**/*.py"), *ROOT.glob("apikeys/**/*.py"),
-                 *ROOT.glob("projects/**/*.py")]:  # fmt: skip
-        if "migrations" in path.parts:
-            continue
-        source = path.read_text()
-        for line in source.splitlines():
-            if "action=" in line and "forms_audit" not in path.name:
-                actions.update(re.findall(r'"([a-z_]+\.[a-z_]+)"', line))
-        # apikeys/services.py: _record(actor, api_key, "rotated", ...) writes api_key.rotated.
-        actions.update(
-            f"api_key.{verb}" for verb in re.findall(r'_record\(\w+, \w+, "(\w+)"', source)
-        )
-    # projects/services.py: f"{_kind(obj)}.{action}" for each kind of the hierarchy.
-    actions.update(f"{k}.{v}" for k in HIERARCHY_KINDS for v in ("created", "renamed", "deleted"))
-    return actions
+def service_sources() -> dict[Path, str]:
+    """Return the source of every module that may record events (models and migrations aside)."""
+    paths = [path for app in SERVICE_SOURCES for path in (ROOT / app).glob("**/*.py")]
+    return {
+        path: path.read_text()
+        for path in paths
+        if "migrations" not in path.parts and path != ROOT / "accounts" / "models.py"
+    }
 
 
-def test_every_recorded_action_can_be_filtered():
-    """Every action a service records is in the event select; add new ones to EVENT_GROUPS."""
-    offered = {value for _, choices in EVENT_GROUPS for value, _ in choices}
-    actions = recorded_actions()
-    assert {"api_key.revoked", "member.removed", "app.sharing_changed"} <= actions
-    assert actions - offered == set()
+def test_the_event_select_offers_every_event_type_in_its_group():
+    """The event select is AuditEventType: every type once, under the groups people think in."""
+    groups = EVENT_CHOICES[1:]
+    assert [group for group, _ in groups] == [
+        "API keys",
+        "People",
+        "Service accounts",
+        "Organization",
+        "Teams, projects, targets and environments",
+        "Secrets",
+        "Apps",
+    ]
+    offered = [value for _, choices in groups for value, _ in choices]
+    assert sorted(offered) == sorted(AuditEventType.values)
+    for group, choices in groups:
+        for value, label in choices:
+            assert AuditEventType(value).group == group
+            assert label == AuditEventType(value).label
+    assert dict(groups[4][1])["project.renamed"] == "Project renamed"
+
+
+def test_every_event_subject_has_a_group():
+    """A new subject ("webhook.created") needs its group in AUDIT_EVENT_GROUPS."""
+    subjects = {event_type.subject for event_type in AuditEventType}
+    assert subjects == set(AUDIT_EVENT_GROUPS)
+
+
+def test_services_name_their_events_from_the_enum():
+    """No service writes an action as a string: each names an AuditEventType member."""
+    literal = re.compile(r'action=f?"|_record\(\w+, \w+, f?"')
+    offenders = [
+        f"{path.relative_to(ROOT)}:{number}: {line.strip()}"
+        for path, source in service_sources().items()
+        for number, line in enumerate(source.splitlines(), 1)
+        if literal.search(line)
+    ]
+    assert offenders == []
+
+
+def test_every_event_type_is_recorded_somewhere():
+    """Each member of AuditEventType is named by some service: none is dead, none missing."""
+    sources = "\n".join(service_sources().values())
+    unused = [t.name for t in AuditEventType if f"AuditEventType.{t.name}" not in sources]
+    assert unused == []
+
+
+def test_every_recorded_action_can_be_filtered(owner, org):
+    """Every event type filters the log to its own events, and its option reads as its label."""
+    for event_type in AuditEventType:
+        make_event(org.organization, action=event_type, target_label=event_type.value)
+    html = owner.get(AUDIT_URL).content.decode()
+    for event_type in AuditEventType:
+        response = owner.get(AUDIT_URL, {"event": event_type.value})
+        assert response.status_code == 200
+        assert shown_targets(response) == [event_type.value]
+        assert f'<option value="{event_type.value}">{escape(event_type.label)}</option>' in html
 
 
 def test_past_a_thousand_events_the_count_says_more_than_1000(owner, org):

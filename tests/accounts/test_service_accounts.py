@@ -8,6 +8,7 @@ from django.urls import reverse
 
 from accounts.models import AuditEvent, ServiceAccount
 from tests.accounts.helpers import is_fragment, page_text, row_counts
+from tests.accounts.test_audit_log import shown_cells
 from tests.factories import ServiceAccountFactory
 
 pytestmark = pytest.mark.django_db
@@ -229,7 +230,7 @@ def test_audit_log_lists_the_history(client_for, org, bot):
     url = reverse("audit_log", kwargs={"org": "acme"})
     response = client_for(org.admin).get(url)
     assert response.status_code == 200
-    assert "service_account.deactivated" in page_text(response)
+    assert "Service account deactivated" in shown_cells(response, "label")
     assert client_for(org.member).get(url).status_code == 404
 
 

@@ -12,6 +12,7 @@ from accounts.access import Actor
 from accounts.models import (
     SERVICE_ACCOUNT_DOMAIN,
     AuditEvent,
+    AuditEventType,
     Invitation,
     Membership,
     Organization,
@@ -64,7 +65,7 @@ def test_audit_record_snapshots_actor_target_origin_and_ip(org):
     actor = Actor(user=org.owner, ip="192.0.2.1", origin=Origin.CLI)
     team = Team.objects.create(organization=org.organization, name="Platform")
     event = audit_record(
-        actor=actor, organization=org.organization, action="team.touched", target=team
+        actor=actor, organization=org.organization, action=AuditEventType.TEAM_RENAMED, target=team
     )
     team.name = "Renamed"
     team.save()
@@ -78,6 +79,17 @@ def test_audit_record_snapshots_actor_target_origin_and_ip(org):
         str(team.pk),
         "Platform",
     )
+
+
+def test_audit_record_refuses_an_action_the_enum_does_not_know(org):
+    """An action outside AuditEventType fails at once instead of writing an unfilterable row."""
+    team = Team.objects.create(organization=org.organization, name="Platform")
+    with pytest.raises(ValueError, match=r"team\.touched"):
+        audit_record(
+            actor=Actor(user=org.owner), organization=org.organization, action="team.touched",
+            target=team,
+        )  # fmt: skip
+    assert not AuditEvent.objects.exists()
 
 
 def test_actor_without_user_is_the_system():

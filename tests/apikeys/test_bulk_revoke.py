@@ -136,7 +136,7 @@ def test_only_foreign_ids_revoke_nothing(client_for, org, other_org):
     asked = page_text(post(client, [foreign.pk], confirm=False, follow=True))
     assert "None of the selected keys is one you may revoke." in asked
     confirmed = page_text(post(client, [foreign.pk], confirm=True, follow=True))
-    assert "No key was revoked: they were already revoked or not yours." in confirmed
+    assert "No key was revoked: none of them is one you may revoke." in confirmed
     assert revoked(foreign) == [False]
     assert not bulk_events().exists()
 

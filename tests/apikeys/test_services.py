@@ -785,3 +785,28 @@ def test_refused_calls_write_no_history(org):
             call()
 
     assert AuditEvent.objects.count() == events
+
+
+@pytest.mark.parametrize("name", ["evil\u202etxt.exe", "two\nlines", "tab\there", "nul\x00"])
+def test_key_names_must_show_as_written(org, name):
+    """A name with control characters or text-direction overrides is refused, by create and by
+    rename, with a message naming the problem."""
+    messages = refusal(new_key, org, name=name)
+    assert "control characters or text-direction overrides" in messages["name"][0]
+    api_key, _ = new_key(org, name="fine")
+    messages = refusal(update, api_key, org.member, name=name)
+    assert "control characters or text-direction overrides" in messages["name"][0]
+    api_key.refresh_from_db()
+    assert api_key.name == "fine"
+
+
+def test_a_key_with_an_old_unsafe_name_can_still_be_disabled(org):
+    """Names made before the rule are not a reason to keep a key alive."""
+    api_key, _ = new_key(org, name="old")
+    ApiKey.objects.filter(pk=api_key.pk).update(name="old\u202e")
+    api_key.refresh_from_db()
+
+    api_key_update(actor=Actor(user=org.member), api_key=api_key, status="disabled")
+
+    api_key.refresh_from_db()
+    assert api_key.status == "disabled"

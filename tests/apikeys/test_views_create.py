@@ -158,11 +158,12 @@ def test_organization_form_offers_never(client_for, org):
 
 
 def test_form_greys_out_what_the_role_lacks(client_for, org):
-    """A member sees secrets:write offered but disabled."""
+    """A member sees secrets:write offered but disabled, and secrets:read ticked by the
+    pre-selected "Same as my role"."""
     body = client_for(org.member).get(create_url("user")).content.decode()
 
     assert 'value="secrets:write" data-group="secrets" disabled' in body
-    assert 'value="secrets:read" data-group="secrets">' in body
+    assert 'value="secrets:read" data-group="secrets" checked>' in body
 
 
 def test_project_form_offers_only_project_permissions(client_for, org, tree):
@@ -198,15 +199,15 @@ def test_allow_all_preset_stops_at_the_role(client_for, org):
     assert permissions < ALL
 
 
-def test_allow_all_preset_on_a_project_key(client_for, org, tree):
-    """Allow all on a project key gives every permission that can be narrowed to it."""
+def test_this_project_preset_on_a_project_key(client_for, org, tree):
+    """The "This project" preset gives a project key every permission scoped to a project."""
     response = client_for(org.owner).post(
-        create_url("project", tree.project.pk), create_data(preset="all", permissions=[])
+        create_url("project", tree.project.pk), create_data(preset="project", permissions=[])
     )
 
     assert response.status_code == 201
     assert set(ApiKey.objects.get().permissions) == {
-        pid for pid, p in PERMISSIONS.items() if p.scope_levels
+        pid for pid, p in PERMISSIONS.items() if "project" in p.scope_levels
     }
 
 
@@ -307,7 +308,7 @@ BAD_INPUT = [
         {"permissions": ["secrets:read", "secrets:write"]},
         "You cannot give a key what you do not hold: secrets:write on the whole organization.",
     ),
-    ("unknown-preset", "org", {"preset": "everything"}, "Choose a preset"),
+    ("unknown-preset", "org", {"preset": "everything"}, "Choose one of the permission choices"),
     (
         "scope-of-nothing",
         "org",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from accounts.models import AuditEvent
@@ -132,6 +134,19 @@ def test_bad_lifetime_answers_422(client_for, org):
     data["org-max_lifetime_days"] = "0"
 
     assert client_for(org.owner).post(POLICY_URL, data).status_code == 422
+
+
+def test_an_error_is_announced_by_its_field(client_for, org):
+    """The refused field is marked invalid and described by its error, which sits beside it."""
+    data = policy_data(org=(True, None))
+    data["org-max_lifetime_days"] = "0"
+
+    body = client_for(org.owner).post(POLICY_URL, data).content.decode()
+
+    field = re.search(r'<input[^>]*name="org-max_lifetime_days"[^>]*>', body).group()
+    assert 'aria-invalid="true"' in field
+    assert 'aria-describedby="id_org-max_lifetime_days_error"' in field
+    assert '<p class="error" id="id_org-max_lifetime_days_error">' in body
 
 
 def test_htmx_get_returns_the_form_fragment(client_for, org, htmx_headers):

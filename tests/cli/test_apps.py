@@ -178,3 +178,50 @@ def test_app_list_table_and_json(keyportal, org, storefront):
     assert "Hidden" not in table.stdout
     listed = json.loads(keyportal("app", "list", "--json", env={"KEYPORTAL_API_KEY": token}).stdout)
     assert [app["name"] for app in listed] == ["Storefront"]
+
+
+def test_app_list_names_each_apps_project(keyportal, org, storefront):
+    """The PROJECT column shows each app's project by name; --json carries project_name."""
+    storefront.project.name = "Payments Web"
+    storefront.project.save()
+    other = ProjectFactory(team=storefront.project.team, name="Docs")
+    AppFactory(
+        project=other, name="Handbook", slug="handbook", api_key_access=ApiKeyAccess.CAN_EDIT
+    )
+    token = org_token(org, ["apps:read"])
+    lines = keyportal("app", "list", env={"KEYPORTAL_API_KEY": token}).stdout.splitlines()
+    project_at = lines[0].index("PROJECT")
+    rows = {line.split()[1]: line[project_at:].split("  ")[0].strip() for line in lines[1:]}
+    assert rows == {"Handbook": "Docs", "Storefront": "Payments Web"}
+    listed = json.loads(keyportal("--json", "app", "list", env={"KEYPORTAL_API_KEY": token}).stdout)
+    assert {app["name"]: app["project_name"] for app in listed} == rows
+
+
+def test_two_apps_of_one_name_are_told_apart_by_project(keyportal, org, storefront, site):
+    """Publishing by a name two apps share names their projects, to pick one with --id."""
+    other = ProjectFactory(team=storefront.project.team, name="Outlet")
+    twin = AppFactory(
+        project=other, name="Storefront", slug="storefront-2", api_key_access=ApiKeyAccess.CAN_EDIT
+    )
+    result = keyportal(
+        "app", "publish", "--name", "Storefront", "--path", str(site),
+        env={"KEYPORTAL_API_KEY": org_token(org, PUBLISH)},
+    )  # fmt: skip
+    assert result.exit_code == 2
+    assert f"{twin.pk} (project Outlet)" in result.stderr
+    assert f"{storefront.pk} (project {storefront.project.name})" in result.stderr
+    assert not AppVersion.objects.exists()
+
+
+def test_the_cli_identifies_itself_and_a_publish_is_recorded_as_cli(
+    keyportal, org, storefront, site
+):
+    """Published with the CLI, a version says so on the app's page: origin CLI."""
+    result = keyportal(
+        "app", "publish", "--name", "Storefront", "--path", str(site),
+        env={"KEYPORTAL_API_KEY": org_token(org, PUBLISH, name="deploy")},
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    version = AppVersion.objects.get(app=storefront)
+    assert version.origin == "cli"
+    assert version.actor_label.startswith("deploy (sk-org-...")

@@ -95,6 +95,22 @@ def test_create_needs_permissions_or_a_preset(keyportal, org):
     assert "is not a date like 2027-01-31" in bad_date.stderr
 
 
+def test_create_refuses_an_unsafe_name_before_sending(keyportal, org):
+    """A name with a control character or a direction override stops with exit 2 and the
+    server's own message, before any request: here nothing even listens at the address."""
+    token = org_token(org, MANAGE)
+    for name, code in (("invoice-\u202efdp.exe", "U+202E"), ("two\nlines", "U+000A")):
+        result = keyportal(
+            "keys", "create", "--name", name, "--preset", "read-only",
+            env={"KEYPORTAL_API_KEY": token, "KEYPORTAL_URL": "http://127.0.0.1:9"},
+        )  # fmt: skip
+        assert result.exit_code == 2, result.output
+        assert (
+            f"Names cannot contain control characters or text-direction overrides ({code})."
+        ) in result.stderr
+    assert ApiKey.objects.count() == 1
+
+
 def test_create_without_api_keys_manage_names_it(keyportal, org):
     """A key without api-keys:manage is told so, and nothing is created."""
     token = org_token(org, ["projects:read"])

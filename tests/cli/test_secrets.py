@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import json
 
+import httpx
 import pytest
 
 from accounts.access import Actor
+from accounts.models import AuditEvent, Origin
+from projects.models import SecretVersion
 from projects.secrets import secret_decrypt, secret_set, secret_version_get
 from tests.cli.conftest import assert_never_shown, org_token
 from tests.projects.secret_helpers import environment_in
@@ -139,3 +142,25 @@ def test_environments_lists_ids_with_their_places(keyportal, org, other_org, env
     assert narrow.stdout.splitlines()[1].split() == [
         str(environment.pk), "-", "target", str(environment.target_id), "production"
     ]  # fmt: skip
+
+
+def test_set_is_recorded_with_origin_cli(keyportal, org, environment, live_server):
+    """The CLI names itself in its User-Agent: the secret's history and the audit log say CLI.
+    The same call from any other client stays API."""
+    token = org_token(org, ALL_SECRETS, name="laptop")
+    result = keyportal("secrets", "set", "DB_URL", "-e", str(environment.pk), "--value", "cli",
+                       env={"KEYPORTAL_API_KEY": token})  # fmt: skip
+    assert result.exit_code == 0, result.output
+    latest = SecretVersion.objects.filter(secret__name="DB_URL").first()
+    assert (latest.version, latest.origin) == (2, Origin.CLI)
+    assert latest.actor_label.startswith("laptop (sk-org-...")
+    assert AuditEvent.objects.filter(action="secret.set").latest("pk").origin == Origin.CLI
+
+    response = httpx.put(
+        f"{live_server.url}/api/v1/environments/{environment.pk}/secrets/DB_URL",
+        json={"value": "curl"},
+        headers={"Authorization": f"Bearer {token}", "User-Agent": "curl/8.5.0"},
+    )
+    assert response.status_code == 200, response.text
+    latest = SecretVersion.objects.filter(secret__name="DB_URL").first()
+    assert (latest.version, latest.origin) == (3, Origin.API)

@@ -127,7 +127,7 @@ def test_owner_disables_enables_rotates_and_deletes_key(page, tmp_path, org):
     old_preview = api_key.preview
     log_in(page, org.owner)
     open_personal_keys(page)
-    page.get_by_role("link", name="Detail of deploy bot").click()
+    page.get_by_role("link", name="deploy bot", exact=True).click()
     header = page.locator(".page-header")
     expect(page.get_by_role("heading", name="deploy bot")).to_be_visible()
     expect(header.locator(".badge")).to_have_text("Active")
@@ -160,6 +160,7 @@ def test_owner_disables_enables_rotates_and_deletes_key(page, tmp_path, org):
     assert api_key.preview != old_preview
     assert api_key.previous_valid_until is not None
 
+    dialog.get_by_role("button", name="Copy").first.click()
     with page.expect_navigation():
         dialog.get_by_role("button", name="Done").click()
     expect(dialog).to_be_hidden()
@@ -167,14 +168,16 @@ def test_owner_disables_enables_rotates_and_deletes_key(page, tmp_path, org):
     expect(facts).to_contain_text("Rotated")
     expect(facts).to_contain_text("the old secret works until")
     expect(header).to_contain_text(api_key.preview)
-    expect(page.get_by_role("cell", name=re.compile(r"api_key\.rotated"))).to_be_visible()
-    expect(page.get_by_role("cell", name=re.compile(r"grace: 24h"))).to_be_visible()
+    expect(page.locator(".key-history")).to_contain_text("Rotated (old secret works 24 hours)")
     assert token not in page.content()
     save_screenshot(page, tmp_path, "api-key-detail", docs=True)
 
-    page.get_by_role("link", name="Delete API key…").click()
-    expect(page.get_by_role("heading", name="Delete API key “deploy bot”?")).to_be_visible()
-    page.get_by_role("button", name="Delete API key").click()
+    page.locator(".danger-zone").get_by_role("link", name="Revoke API key…").click()
+    confirm = page.locator("#key-dialog")
+    expect(confirm.get_by_role("heading", name="Revoke API key “deploy bot”?")).to_be_visible()
+    # A destructive confirmation opens on its safe choice.
+    expect(confirm.get_by_role("link", name="Cancel")).to_be_focused()
+    confirm.get_by_role("button", name="Revoke API key").click()
     expect(page.get_by_role("heading", name="Personal API keys", exact=True)).to_be_visible()
     expect(page.locator(".toast")).to_contain_text("The API key “deploy bot” has been revoked.")
     expect(page.locator("#key-table")).not_to_contain_text("deploy bot")
@@ -192,6 +195,7 @@ def test_duplicate_name_error_stays_in_dialog(page, tmp_path, org):
     dialog.get_by_role("radio", name="Read-only", exact=True).check()
     dialog.get_by_role("button", name="Create API key").click()
     expect(dialog.locator("#new-key")).to_have_text(USER_TOKEN)
+    dialog.get_by_role("button", name="Copy").first.click()
     dialog.get_by_role("button", name="Done").click()
     expect(dialog).to_be_hidden()
     expect(page.locator("#key-table").get_by_text("dup", exact=True)).to_be_visible()
@@ -202,12 +206,12 @@ def test_duplicate_name_error_stays_in_dialog(page, tmp_path, org):
     dialog.get_by_role("radio", name="Read-only", exact=True).check()
     dialog.get_by_role("button", name="Create API key").click()
 
-    error = dialog.locator("#id_name_error")
+    error = dialog.locator("#key_name_error")
     expect(error).to_have_text("A live key of this owner is already named “dup”.")
     expect(dialog).to_be_visible()
     expect(name).to_have_value("dup")
     # The message sits with the Name field, not at the top of the form or elsewhere.
-    field = dialog.locator(".field", has=page.locator("#id_name"))
+    field = dialog.locator(".field", has=page.locator("#key_name"))
     expect(field.locator(".error")).to_have_text(error.inner_text())
     expect(dialog.locator("#new-key")).to_have_count(0)
     assert ApiKey.objects.filter(name="dup").count() == 1
@@ -241,8 +245,9 @@ def test_create_dialog_is_usable_at_390px(page, tmp_path, org):
 
     expect(dialog.locator("#new-key")).to_have_text(USER_TOKEN)
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
-    done = dialog.get_by_role("button", name="Done")
-    done.click()
+    dialog.get_by_role("button", name="Done").click()
+    # Not copied: the dialog asks first, and closing anyway is one more press.
+    dialog.get_by_role("button", name="Close without copying").click()
     expect(dialog).to_be_hidden()
     expect(page.locator("#key-table").get_by_text("phone", exact=True)).to_be_visible()
     assert_no_unexpected_console_errors(page)

@@ -51,7 +51,7 @@ def test_a_person_approves_a_cli_login_in_the_browser(page, tmp_path, org, setti
     section = page.locator(".cli-logins")
     expect(section).to_contain_text(issued["key"]["name"])
     section.get_by_role("link", name="Revoke").click()
-    page.get_by_role("button", name="Delete API key").click()
+    page.get_by_role("button", name="Revoke API key").click()
     assert ApiKey.objects.get(pk=issued["key"]["id"]).revoked_at is not None
     assert_no_unexpected_console_errors(page)
 

@@ -61,6 +61,9 @@ def test_explorer_acts_as_the_key_without_its_secret(page, tmp_path, org):
     choose(page, r"^POST /api/v1/teams ")
     page.locator("#explorer-body").fill('{"name": "Made in the Explorer"}')
     page.get_by_role("button", name="Send request").click()
+    # A call that changes something says so first, and waits.
+    expect(page.get_by_role("alertdialog")).to_contain_text("changes data for real")
+    page.get_by_role("button", name="Send it").click()
     expect(page.locator("#explorer-status")).to_have_text("201")
     event = AuditEvent.objects.get(action="team.created")
     assert (event.origin, event.actor_key_id, event.actor_user) == (
@@ -77,6 +80,7 @@ def test_explorer_acts_as_the_key_without_its_secret(page, tmp_path, org):
     choose(page, r"^DELETE /api/v1/teams/\{item_id\} ")
     page.get_by_label("item_id (path, required)").fill(str(team.pk))
     page.get_by_role("button", name="Send request").click()
+    page.get_by_role("button", name="Send it").click()
     expect(page.locator("#explorer-status")).to_have_text("403")
     expect(page.locator("#explorer-response-body")).to_contain_text("teams:delete")
     assert Team.objects.filter(pk=team.pk).exists()

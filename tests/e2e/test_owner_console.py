@@ -71,7 +71,7 @@ def test_owner_searches_selects_a_page_and_revokes_it(page, tmp_path, org):
 
     # The audit log shows the revocations.
     page.locator(".sidebar").get_by_role("link", name="Audit log").click()
-    expect(page.locator("#audit-table")).to_contain_text("api_key.revoked")
+    expect(page.locator("#audit-table")).to_contain_text("API key revoked")
     assert_no_unexpected_console_errors(page)
 
 

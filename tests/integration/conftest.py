@@ -151,6 +151,9 @@ class Server:
                     name,
                     "--permissions",
                     perms,
+                    # The demo's key policy wants organization keys to expire within 90 days.
+                    "--expires-in-days",
+                    "30",
                 ],
                 cwd=ROOT,
                 env=self.env,

@@ -41,6 +41,7 @@ ORGANIZATION_URLS = [
     ("environment_create",     "targets/{target}/environments/",     302, 404, 403, 405, 405),
     ("team_list",              "teams/",                             302, 404, 200, 200, 200),
     ("app_list",               "apps/",                              302, 404, 200, 200, 200),
+    ("app_detail",             "apps/{app}/",                        302, 404, 200, 200, 200),
     # {environment} holds the secret DATABASE_URL, at version 1.
     ("secret_list",            "environments/{environment}/secrets/",                                    302, 404, 200, 200, 200),
     ("secret_versions",        "environments/{environment}/secrets/DATABASE_URL/",                       302, 404, 200, 200, 200),

@@ -22,6 +22,7 @@ FOREIGN_OBJECT_CASES = [
     ("projects/{project}/", "get", {}),
     ("projects/{project}/", "post", {"target-name": "stolen"}),
     ("targets/{target}/environments/", "post", {"environment-name": "stolen"}),
+    ("apps/{app}/", "get", {}),
     *[(f"{kind}/{{{KIND_OBJECT[kind]}}}/rename/", "get", {}) for kind in KINDS],
     *[(f"{kind}/{{{KIND_OBJECT[kind]}}}/rename/", "post", {"name": "Stolen"}) for kind in KINDS],
     *[(f"{kind}/{{{KIND_OBJECT[kind]}}}/delete/", "get", {}) for kind in KINDS],

@@ -39,11 +39,16 @@ def app_list(session: Session) -> None:
             ("id", lambda a: a["id"]),
             ("name", lambda a: a["name"]),
             ("slug", lambda a: a["slug"]),
-            ("project", lambda a: a["project_id"]),
+            ("project", _project),
             ("created", lambda a: day(a["created_at"])),
         ],
         empty=f"No app. {SHARING_HINT}",
     )
+
+
+def _project(app: dict[str, Any]) -> str:
+    """Return the app's project by name (by id from a server that does not send the name)."""
+    return str(app.get("project_name") or app["project_id"])
 
 
 def _find(client: ApiClient, name: str) -> dict[str, Any]:
@@ -58,7 +63,7 @@ def _find(client: ApiClient, name: str) -> dict[str, Any]:
             f"No app named “{name}” is reachable with this key. {SHARING_HINT}", NOT_FOUND
         )
     if len(found) > 1:
-        ids = ", ".join(f"{a['id']} (project {a['project_id']})" for a in found)
+        ids = ", ".join(f"{a['id']} (project {_project(a)})" for a in found)
         raise CliError(f"Several apps are named “{name}”: {ids}; pass one with --id.", USAGE)
     return found[0]
 

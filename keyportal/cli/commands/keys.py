@@ -15,6 +15,7 @@ from keyportal.cli import credentials
 from keyportal.cli.client import segment
 from keyportal.cli.output import day, emit_json, table, when
 from keyportal.cli.session import KIND_NAMES, Session, json_option
+from keyportal.names import name_problem
 
 # The console's "Read-only" preset (apikeys/permissions.py READ_ONLY; a test keeps them equal).
 READ_ONLY = (
@@ -88,6 +89,14 @@ class ExpiryType(click.ParamType):
         return moment.isoformat()
 
 
+def _safe_name(_ctx: click.Context, _param: click.Parameter, value: str) -> str:
+    """Refuse, before anything is sent, a name the server would refuse (exit 2)."""
+    problem = name_problem(value)
+    if problem is not None:
+        raise click.BadParameter(problem)
+    return value
+
+
 def _reveal(session: Session, key: dict[str, Any], headline: str) -> None:
     """Print a new token once: the token alone on stdout, the rest on stderr."""
     if session.as_json:
@@ -102,7 +111,12 @@ def _reveal(session: Session, key: dict[str, Any], headline: str) -> None:
 
 
 @keys.command("create")
-@click.option("--name", required=True, help="A name, unique among the owner's live keys.")
+@click.option(
+    "--name",
+    required=True,
+    callback=_safe_name,
+    help="A name, unique among the owner's live keys.",
+)
 @click.option(
     "--permission",
     "permissions",

@@ -45,9 +45,10 @@ format: install
 test: lint
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-# Refresh docs/screenshots/ from the browser tests.
+# Refresh docs/screenshots/ from the browser tests, and the demo-*.png ones from the demo data.
 screenshots: install
 	KEYPORTAL_DOCS_SCREENSHOTS=1 $(PY) -m pytest tests/e2e -q
+	$(PY) scripts/demo_screenshots.py
 
 clean:
 	rm -rf $(VENV) data/*.sqlite3 staticfiles .pytest_cache

@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import expect
+
+from tests.factories import PASSWORD
 
 CHROMIUM = os.environ.get("KEYPORTAL_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_FLAGS = [
@@ -47,17 +52,53 @@ def browser():
         browser.close()
 
 
-@pytest.fixture
-def page(browser, live_server):
-    """Return a fresh page at 1280 px whose relative URLs go to the live server."""
-    context = browser.new_context(viewport={"width": 1280, "height": 900}, base_url=live_server.url)
+@contextmanager
+def opened_page(browser, base_url: str, *, width: int = 1280):
+    """Yield a fresh page `width` px wide whose relative URLs go to `base_url`; the script
+    errors its console shows are kept in `page.console_errors`."""
+    context = browser.new_context(
+        viewport={"width": width, "height": 900 if width > 800 else 844}, base_url=base_url
+    )
     page = context.new_page()
     page.set_default_timeout(10_000)
     errors: list[str] = []
     page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
     page.console_errors = errors
-    yield page
-    context.close()
+    try:
+        yield page
+    finally:
+        context.close()
+
+
+@pytest.fixture
+def page(browser, live_server):
+    """Return a fresh page at 1280 px whose relative URLs go to the live server."""
+    with opened_page(browser, live_server.url) as page:
+        yield page
+
+
+def log_in(page, user) -> None:
+    """Log in as `user` (the factories' password) and land on the projects page."""
+    page.goto("/login/")
+    page.get_by_label("Email").fill(user.email)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    expect(page.get_by_role("heading", name="Projects")).to_be_visible()
+
+
+# Failed resources tests ask for on purpose: a refused form (422), an API refusal (403).
+EXPECTED_ERROR = re.compile(r"^Failed to load resource: .*\b(403|422)\b")
+
+
+def assert_no_unexpected_console_errors(page) -> None:
+    unexpected = [e for e in page.console_errors if not EXPECTED_ERROR.search(e)]
+    assert unexpected == []
+
+
+def choose(page, pattern: str) -> None:
+    """Pick the API Explorer's operation whose option text matches `pattern`."""
+    option = page.locator("#explorer-endpoint option", has_text=re.compile(pattern))
+    page.get_by_label("Endpoint").select_option(option.get_attribute("value"))
 
 
 def save_screenshot(

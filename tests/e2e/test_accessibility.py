@@ -9,8 +9,8 @@ import pytest
 from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import expect
 
+from tests.e2e.conftest import log_in
 from tests.e2e.console_data import build_console
-from tests.e2e.test_api_keys import log_in
 from tests.security.conftest import build_objects
 from tests.security.test_url_table import ROLES, URL_TABLE
 

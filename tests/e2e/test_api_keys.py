@@ -14,22 +14,11 @@ from accounts.access import Actor
 from apikeys.models import ApiKey, KeyKind
 from apikeys.permissions import READ_ONLY, ordered
 from apikeys.services import api_key_create
-from tests.e2e.conftest import save_screenshot
-from tests.factories import PASSWORD
+from tests.e2e.conftest import assert_no_unexpected_console_errors, log_in, save_screenshot
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 USER_TOKEN = re.compile(r"^sk-user-[0-9A-Za-z]{38}$")
-# A 422 is the expected answer to bad input; Chromium logs it as a failed resource.
-EXPECTED_ERROR = re.compile(r"^Failed to load resource: .*\b422\b")
-
-
-def log_in(page, user) -> None:
-    page.goto("/login/")
-    page.get_by_label("Email").fill(user.email)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    expect(page.get_by_role("heading", name="Projects")).to_be_visible()
 
 
 def open_personal_keys(page) -> None:
@@ -43,11 +32,6 @@ def open_create_dialog(page):
     expect(dialog).to_be_visible()
     expect(dialog.get_by_role("heading", name="Create an API key")).to_be_visible()
     return dialog
-
-
-def assert_no_unexpected_console_errors(page) -> None:
-    unexpected = [e for e in page.console_errors if not EXPECTED_ERROR.search(e)]
-    assert unexpected == []
 
 
 def owner_key(org, name: str = "deploy bot") -> ApiKey:

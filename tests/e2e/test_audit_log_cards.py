@@ -14,8 +14,12 @@ from apikeys.authority import Refused
 from apikeys.models import KeyKind
 from apikeys.services import api_key_create, api_key_rotate, api_key_update
 from projects.services import team_create
-from tests.e2e.conftest import save_screenshot
-from tests.e2e.test_api_keys import assert_no_unexpected_console_errors, log_in
+from tests.e2e.conftest import (
+    assert_no_unexpected_console_errors,
+    log_in,
+    opened_page,
+    save_screenshot,
+)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -51,22 +55,11 @@ def record_history(org) -> None:
 @contextmanager
 def audit_page(browser, live_server, user, width: int):
     """Yield a page logged in as `user`, `width` px wide, showing the audit log."""
-    context = browser.new_context(
-        viewport={"width": width, "height": 900 if width > 800 else 844},
-        base_url=live_server.url,
-    )
-    page = context.new_page()
-    page.set_default_timeout(10_000)
-    errors: list[str] = []
-    page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
-    page.console_errors = errors
-    try:
+    with opened_page(browser, live_server.url, width=width) as page:
         log_in(page, user)
         page.goto("/o/acme/audit/")
         expect(page.get_by_role("heading", name="Audit log")).to_be_visible()
         yield page
-    finally:
-        context.close()
 
 
 def assert_fits(page) -> None:

@@ -7,8 +7,7 @@ from django.test import Client
 from playwright.sync_api import expect
 
 from apikeys.models import ApiKey
-from tests.e2e.conftest import save_screenshot
-from tests.e2e.test_api_keys import assert_no_unexpected_console_errors, log_in
+from tests.e2e.conftest import assert_no_unexpected_console_errors, log_in, save_screenshot
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -14,26 +14,12 @@ from accounts.access import Actor
 from accounts.models import AuditEvent
 from apikeys.models import ApiKey, KeyKind
 from apikeys.services import api_key_create
-from tests.e2e.conftest import save_screenshot
-from tests.factories import PASSWORD, ProjectFactory, ServiceAccountFactory
+from tests.e2e.conftest import assert_no_unexpected_console_errors, choose, log_in, save_screenshot
+from tests.factories import ProjectFactory, ServiceAccountFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 TOKEN = re.compile(r"^sk-(user|org|project|svc)-[0-9A-Za-z]{38}$")
-# Failed resources the tests ask for on purpose (a 422 form, a 403 from the API).
-EXPECTED = re.compile(r"^Failed to load resource: .*\b(403|422)\b")
-
-
-def log_in(page, user) -> None:
-    page.goto("/login/")
-    page.get_by_label("Email").fill(user.email)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    expect(page.get_by_role("heading", name="Projects")).to_be_visible()
-
-
-def no_script_errors(page) -> None:
-    assert [e for e in page.console_errors if not EXPECTED.search(e)] == []
 
 
 def focused(page) -> str:
@@ -79,7 +65,7 @@ def test_a_name_alone_makes_a_working_key(page, org, kind, tmp_path):
     api_key = ApiKey.objects.get(name=f"name only {kind}")
     assert api_key.kind == kind
     assert api_key.permissions
-    no_script_errors(page)
+    assert_no_unexpected_console_errors(page)
 
 
 def test_an_error_is_focused_and_visible(page, org):
@@ -105,7 +91,7 @@ def test_an_error_is_focused_and_visible(page, org):
     color = error.evaluate("e => getComputedStyle(e).color")
     assert color.startswith("rgb(") and int(color[4:].split(",")[0]) > 150  # red
     assert not ApiKey.objects.filter(name="too late").exists()
-    no_script_errors(page)
+    assert_no_unexpected_console_errors(page)
 
 
 def test_focus_stays_in_the_dialog_and_returns_to_its_button(page, org):
@@ -153,7 +139,7 @@ def test_revoke_opens_on_cancel_and_a_double_enter_revokes_once(page, org, tmp_p
     expect(page.locator(".toast")).to_contain_text("The API key “grafana” has been revoked.")
     expect(page.locator(".toast-error")).to_have_count(0)
     assert AuditEvent.objects.filter(action="api_key.revoked").count() == 1
-    no_script_errors(page)
+    assert_no_unexpected_console_errors(page)
 
 
 def test_closing_the_reveal_without_copying_asks_first(page, org):
@@ -219,11 +205,6 @@ def test_the_explorer_confirms_what_changes_and_wants_its_parameters(page, org):
     assert api_key.is_revoked
 
 
-def choose(page, pattern: str) -> None:
-    option = page.locator("#explorer-endpoint option", has_text=re.compile(pattern))
-    page.get_by_label("Endpoint").select_option(option.get_attribute("value"))
-
-
 def test_a_rows_menu_revokes_in_a_dialog_without_leaving_the_list(page, org, tmp_path):
     """ "…" on a key's row offers Revoke; the confirmation opens over the filtered list, on
     Cancel; confirming revokes it and returns to the same filtered list."""
@@ -254,4 +235,4 @@ def test_a_rows_menu_revokes_in_a_dialog_without_leaving_the_list(page, org, tmp
     expect(table).not_to_contain_text("deploy api")
     expect(table).to_contain_text("deploy web")
     assert ApiKey.objects.get(name="deploy api").is_revoked
-    no_script_errors(page)
+    assert_no_unexpected_console_errors(page)

@@ -14,18 +14,10 @@ from apikeys.models import KeyKind
 from apikeys.permissions import ALL
 from apikeys.services import api_key_create
 from projects.models import ApiKeyAccess
-from tests.e2e.conftest import save_screenshot
-from tests.factories import PASSWORD, AppFactory, ProjectFactory
+from tests.e2e.conftest import choose, log_in, save_screenshot
+from tests.factories import AppFactory, ProjectFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def log_in(page, user) -> None:
-    page.goto("/login/")
-    page.get_by_label("Email").fill(user.email)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    expect(page.get_by_role("heading", name="Projects")).to_be_visible()
 
 
 def test_explorer_acts_as_the_key_without_its_secret(page, tmp_path, org):
@@ -104,12 +96,6 @@ def test_explorer_says_why_it_is_unavailable(page, org):
         "You cannot explore the API as this key: it holds members:update"
     )
     expect(page.get_by_role("button", name="Send request")).to_have_count(0)
-
-
-def choose(page, pattern: str) -> None:
-    """Pick the Explorer's operation whose option text matches `pattern`."""
-    option = page.locator("#explorer-endpoint option", has_text=re.compile(pattern))
-    page.get_by_label("Endpoint").select_option(option.get_attribute("value"))
 
 
 def test_sharing_page_saves_with_htmx_and_takes_effect_on_the_next_request(

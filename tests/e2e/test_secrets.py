@@ -6,8 +6,7 @@ import pytest
 from playwright.sync_api import expect
 
 from projects.secrets import secret_decrypt, secret_version_get
-from tests.e2e.conftest import save_screenshot
-from tests.e2e.test_api_keys import assert_no_unexpected_console_errors, log_in
+from tests.e2e.conftest import assert_no_unexpected_console_errors, log_in, save_screenshot
 from tests.projects.secret_helpers import environment_in
 
 pytestmark = pytest.mark.django_db(transaction=True)

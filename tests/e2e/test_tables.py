@@ -10,9 +10,13 @@ from django.utils import timezone
 from playwright.sync_api import expect
 
 from apikeys.models import ApiKey, KeyKind
-from tests.e2e.conftest import save_screenshot
+from tests.e2e.conftest import (
+    assert_no_unexpected_console_errors,
+    log_in,
+    opened_page,
+    save_screenshot,
+)
 from tests.e2e.console_data import LONG_SPACED_NAME, LONG_WORD_NAME, build_console, make_key
-from tests.e2e.test_api_keys import assert_no_unexpected_console_errors, log_in
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -22,20 +26,9 @@ WIDE, NARROW = 1280, 390
 @contextmanager
 def console_page(browser, live_server, user, width: int):
     """Yield a page logged in as `user` in a window `width` px wide."""
-    height = 900 if width > 800 else 844
-    context = browser.new_context(
-        viewport={"width": width, "height": height}, base_url=live_server.url
-    )
-    page = context.new_page()
-    page.set_default_timeout(10_000)
-    errors: list[str] = []
-    page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
-    page.console_errors = errors
-    try:
+    with opened_page(browser, live_server.url, width=width) as page:
         log_in(page, user)
         yield page
-    finally:
-        context.close()
 
 
 def scroll_to(locator) -> None:

@@ -31,7 +31,7 @@ from django.db.models import Q, QuerySet
 from accounts.access import Actor, Refused
 from accounts.models import AuditEventType, Membership, Organization, Role
 from accounts.services import audit_record
-from apikeys.models import ApiKey, KeyKind, KeyPreset
+from apikeys.models import ApiKey, KeyKind
 from apikeys.power import Power, contains
 
 MANAGE = "api-keys:manage"
@@ -95,16 +95,17 @@ def _role(actor: Actor, organization_id: int) -> str | None:
             return None
         if hasattr(key, "owner_role"):
             return key.owner_role
-        return _membership_role(key.owner_user_id, organization_id)
+        return membership_role(key.owner_user_id, organization_id)
     if actor.user is None:
         return None
     membership = actor.membership
     if membership is not None and membership.organization_id == organization_id:
         return membership.role
-    return _membership_role(actor.user.pk, organization_id)
+    return membership_role(actor.user.pk, organization_id)
 
 
-def _membership_role(user_id: int | None, organization_id: int) -> str | None:
+def membership_role(user_id: int | None, organization_id: int) -> str | None:
+    """Return the person's role in the organization now, or None if not a member."""
     return (
         Membership.objects.filter(organization_id=organization_id, user_id=user_id)
         .values_list("role", flat=True)
@@ -135,7 +136,7 @@ def key_power(api_key: ApiKey, *, cut: bool = True) -> Power:
     """Return what a key holds: its grants, cut to its owner's current role if personal (a key
     "Same as my role" holds that role). `cut=False`: the grants as stored."""
     personal = api_key.kind == KeyKind.USER
-    if personal and api_key.preset == KeyPreset.ROLE:
+    if api_key.follows_role:
         return Power.of_role(_owner_role(api_key))
     power = Power.of_grants(
         api_key.permissions, api_key.scopes, project_id=api_key.owner_project_id
@@ -148,7 +149,7 @@ def key_power(api_key: ApiKey, *, cut: bool = True) -> Power:
 def _owner_role(api_key: ApiKey) -> str | None:
     if hasattr(api_key, "owner_role"):  # read with the key (the lookup, the key lists)
         return api_key.owner_role
-    return _membership_role(api_key.owner_user_id, api_key.organization_id)
+    return membership_role(api_key.owner_user_id, api_key.organization_id)
 
 
 def manages_others(actor: Actor, organization: Organization) -> bool:

@@ -16,7 +16,14 @@ from apikeys import presets
 from apikeys.authority import Act
 from apikeys.models import KeyPreset, KeyStatus
 from apikeys.permissions import CATALOGUE, PERMISSIONS, ordered
-from apikeys.policy import EXPIRY_DAYS, Policy, expiry_choices, latest_expiry
+from apikeys.policy import (
+    DEFAULT_EXPIRY_DAYS,
+    EXPIRY_DAYS,
+    OTHER_EXPIRY_DAYS,
+    Policy,
+    expiry_choices,
+    latest_expiry,
+)
 from apikeys.scopes import scopes_from_groups
 
 
@@ -34,10 +41,7 @@ class ApiKeyForm(forms.Form):
         label="Permissions",
         required=False,
         widget=forms.RadioSelect,
-        error_messages={
-            "required": "Choose what the key may do.",
-            "invalid_choice": "Choose one of the permission choices offered.",
-        },
+        error_messages={"invalid_choice": "Choose one of the permission choices offered."},
     )
     permissions = forms.MultipleChoiceField(
         required=False,
@@ -98,8 +102,12 @@ class ApiKeyForm(forms.Form):
             error_messages={"invalid": "Enter a date like 2027-01-31."},
         )
         self.fields["expiration"].initial = (
-            keep[0][0] if keep else _default_expiry(self.kind, choices)
+            keep[0][0] if keep else default_expiry(self.kind, choices)
         )
+        if self.fields["expiration"].initial == "custom" and latest is not None:
+            # A policy shorter than every fixed choice: the last day it allows, filled in, so
+            # that a name alone still makes a key.
+            self.fields["expires_on"].initial = latest.date()
 
     @property
     def customizing(self) -> bool:
@@ -127,9 +135,11 @@ class ApiKeyForm(forms.Form):
 
     def preset_permissions(self) -> dict[str, list[str]]:
         """Return each preset's permissions as offered to this person, for the page's script."""
-        holds = frozenset(self.ceiling)
         return {
-            preset: ordered(presets.preset_permissions(preset, self.kind, holds) & self.ceiling)
+            # Never more than the person holds, whatever the preset names.
+            preset: ordered(
+                presets.preset_permissions(preset, self.kind, self.ceiling) & self.ceiling
+            )
             for preset in presets.CHOICES[self.kind]
             if preset != KeyPreset.CUSTOM
         }
@@ -140,10 +150,14 @@ class ApiKeyForm(forms.Form):
 
     def clean(self):
         cleaned = super().clean()
-        for field in ("preset", "expiration"):
+        for field in ("preset", "expiration", "expires_on"):
             if not cleaned.get(field) and field in self.fields and not self.has_error(field):
                 cleaned[field] = self.initial.get(field, self.fields[field].initial)
         preset = cleaned.get("preset") or KeyPreset.CUSTOM
+        if preset != KeyPreset.CUSTOM and self._chosen_by_hand(cleaned, preset):
+            # Ticked boxes or a scope that the preset would not give (the radio left on the
+            # preset, without JavaScript): what was chosen by hand wins.
+            preset = cleaned["preset"] = KeyPreset.CUSTOM
         if preset != KeyPreset.CUSTOM:
             cleaned["permissions"] = self.preset_permissions().get(preset, [])
             cleaned["scopes"] = {}
@@ -159,6 +173,13 @@ class ApiKeyForm(forms.Form):
                 cleaned["expiration"], cleaned.get("expires_on")
             )
         return cleaned
+
+    def _chosen_by_hand(self, cleaned: dict, preset: str) -> bool:
+        """Return True when the form's permissions or scopes differ from the preset's (none
+        ticked is no choice: a name alone takes the preset)."""
+        ticked = set(cleaned.get("permissions") or [])
+        scoped = any(cleaned.get(f) for f in self.fields if f.startswith("scope_"))
+        return scoped or bool(ticked and ticked != set(self.preset_permissions().get(preset, [])))
 
     def _expires_at(self, choice: str, day) -> datetime | None:
         now = timezone.now()
@@ -177,10 +198,10 @@ class ApiKeyForm(forms.Form):
         return expires_at
 
 
-def _default_expiry(kind: str, choices: list[tuple[str, str]]) -> str:
+def default_expiry(kind: str, choices: list[tuple[str, str]]) -> str:
     """Return the expiration a new key starts with: 30 days for personal keys, 90 for others,
-    or the longest the policy allows below that."""
-    wanted = presets.DEFAULT_EXPIRY_DAYS.get(kind, presets.OTHER_EXPIRY_DAYS)
+    or the longest the policy allows below that (else a custom date)."""
+    wanted = DEFAULT_EXPIRY_DAYS.get(kind, OTHER_EXPIRY_DAYS)
     offered = [(EXPIRY_DAYS[value], value) for value, _ in choices if value in EXPIRY_DAYS]
     within = [pair for pair in offered if pair[0] <= wanted]
     if within:

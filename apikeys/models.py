@@ -155,6 +155,12 @@ class ApiKey(models.Model):
         return f"{self.name} ({self.preview})"
 
     @property
+    def follows_role(self) -> bool:
+        """Return True for a personal key "Same as my role": it holds its owner's role as it is
+        at each request, whatever its stored permissions and scopes."""
+        return self.kind == KeyKind.USER and self.preset == KeyPreset.ROLE
+
+    @property
     def is_revoked(self) -> bool:
         return self.revoked_at is not None
 

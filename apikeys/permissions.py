@@ -96,7 +96,6 @@ ALL = frozenset(PERMISSIONS)
 READ_ONLY = frozenset(
     {"secrets:read", "projects:read", "targets:read", "environments:read", "organization:read"}
 )
-PRESETS = {"read-only": ("Read-only", READ_ONLY), "all": ("Allow all", ALL)}
 # What a project key may hold: every permission that can be narrowed to a project.
 PROJECT_SCOPED = frozenset(pid for pid, p in PERMISSIONS.items() if "project" in p.scope_levels)
 

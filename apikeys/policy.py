@@ -26,6 +26,9 @@ class Policy:
 DEFAULT_POLICIES = {KeyKind.USER: Policy(require_expiry=True, max_lifetime_days=30)}
 
 EXPIRY_DAYS = {"30": 30, "60": 60, "90": 90, "365": 365}
+# The expiry a new key starts with, as far as the policy allows (GitHub and OpenAI do alike).
+DEFAULT_EXPIRY_DAYS: dict[str, int] = {KeyKind.USER: 30}
+OTHER_EXPIRY_DAYS = 90
 EXPIRY_LABELS = {
     "never": "Never",
     "30": "30 days",

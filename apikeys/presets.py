@@ -25,9 +25,6 @@ DEFAULT: dict[str, str] = {
     KeyKind.ORGANIZATION: KeyPreset.READ_ONLY,
     KeyKind.SERVICE_ACCOUNT: KeyPreset.READ_ONLY,
 }
-# The expiry a new key starts with, as far as the policy allows (GitHub and OpenAI do alike).
-DEFAULT_EXPIRY_DAYS: dict[str, int] = {KeyKind.USER: 30}
-OTHER_EXPIRY_DAYS = 90
 
 
 def offered(kind: str) -> frozenset[str]:

@@ -228,10 +228,8 @@ def _preset_grants(
     for "Allow all" what the actor holds over the whole organization."""
     holds: frozenset[str] = frozenset()
     if preset == KeyPreset.ROLE and kind == KeyKind.USER:
-        role = Membership.objects.filter(organization=organization, user=owner).values_list(
-            "role", flat=True
-        )
-        holds = ROLE_PERMISSIONS.get(role.first(), frozenset())
+        role = authority.membership_role(owner.pk, organization.pk)
+        holds = ROLE_PERMISSIONS.get(role, frozenset())
     elif preset == KeyPreset.ALL:
         power = authority.actor_power(actor, organization.pk)
         holds = frozenset(p for p in power.permissions if ORGANIZATION in power.scopes(p))
@@ -312,7 +310,9 @@ def api_key_update(
         if preset is not UNCHANGED and preset != KeyPreset.CUSTOM:
             permissions = _preset_grants(actor, organization, api_key.kind, api_key.owner, preset)
             scopes = {}
-        if preset is not UNCHANGED or permissions is not UNCHANGED:
+        if preset is not UNCHANGED or permissions is not UNCHANGED or scopes is not UNCHANGED:
+            # Permissions or scopes chosen by hand make the choice custom: a preset key would
+            # not obey them (a "Same as my role" key holds the whole role, unscoped).
             values["preset"] = KeyPreset.CUSTOM if preset is UNCHANGED else preset
         if permissions is not UNCHANGED or scopes is not UNCHANGED:
             if permissions is not UNCHANGED:

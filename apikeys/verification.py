@@ -19,7 +19,7 @@ from django.db.models import Model, OuterRef, Q, Subquery
 from django.utils import timezone
 
 from accounts.models import Membership
-from apikeys.models import ApiKey, KeyKind, KeyPreset, KeyStatus
+from apikeys.models import ApiKey, KeyKind, KeyStatus
 from apikeys.permissions import ALL, ROLE_PERMISSIONS
 from apikeys.power import Power
 from apikeys.tokens import has_token_format, token_digest
@@ -52,7 +52,7 @@ class VerifiedKey:
     def power(self) -> Power:
         """Return the key's grants with their scopes, cut to its owner's current role."""
         key = self.api_key
-        if key.preset == KeyPreset.ROLE:
+        if key.follows_role:
             return Power.over_organization(self.permissions)
         grants = Power.of_grants(key.permissions, key.scopes, project_id=key.owner_project_id)
         return grants.cut_to(self.permissions)
@@ -323,7 +323,7 @@ def _verified(api_key: ApiKey, now) -> VerifiedKey:
         if not api_key.owner_user.is_active:
             raise KeyRejected("key_disabled", "The API key's owner is deactivated.")
         ceiling = ROLE_PERMISSIONS[api_key.owner_role]
-        if api_key.preset == KeyPreset.ROLE:
+        if api_key.follows_role:
             # "Same as my role": the role as it is now, whatever the role was when it was made.
             return VerifiedKey(api_key=api_key, permissions=ceiling)
     elif api_key.kind == KeyKind.SERVICE_ACCOUNT and not api_key.owner_service_account.is_active:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts.access import actor_from_request, org_view
@@ -71,11 +74,13 @@ def api_key_bulk_revoke_view(request: HttpRequest) -> HttpResponse:
         return render_page(request, "apikeys/key_bulk_revoke.html", context, partial="confirm")
     actor = actor_from_request(request)
     revoked = api_key_bulk_revoke(actor=actor, organization=request.organization, ids=ids)
-    # Two confirmations at once: the second finds them revoked by the first, which is done.
+    # Two confirmations at once: the second finds the keys just revoked by the first (this
+    # person, this minute), which is done; keys revoked otherwise are no success of this one.
+    just_now = timezone.now() - timedelta(minutes=1)
     gone = (
         revoked
         or api_key_list(actor=actor, organization=request.organization)
-        .filter(pk__in=ids, revoked_at__isnull=False)
+        .filter(pk__in=ids, revoked_by=request.user, revoked_at__gte=just_now)
         .count()
     )
     if gone:

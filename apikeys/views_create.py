@@ -15,7 +15,7 @@ from apikeys.models import ApiKey
 from apikeys.places import Place, key_place
 from apikeys.policy import policy_for
 from apikeys.scopes import scope_choices
-from apikeys.selectors import api_key_get
+from apikeys.selectors import api_key_get, api_key_list
 from apikeys.services import api_key_create, api_key_rotate
 from keyportal import once
 from keyportal.forms import add_service_errors
@@ -80,15 +80,16 @@ def already_revealed(request: HttpRequest, *, rotated: bool) -> HttpResponse | N
     first = once.answered(request)
     if first is None or "key" not in first:
         return None
-    return already(request, rotated=rotated, key_id=first["key"])
+    return already(request, rotated=rotated, first=first)
 
 
-def already(request: HttpRequest, *, rotated: bool, key_id: int | None = None) -> HttpResponse:
+def already(request: HttpRequest, *, rotated: bool, first: dict | None) -> HttpResponse:
     """Say that the first sending of this form made (or is making) the key, and showed its
     secret: nothing is made twice, and the secret is never shown again."""
     api_key = None
-    if key_id is not None:
-        api_key = ApiKey.objects.filter(organization=request.organization, pk=key_id).first()
+    if first is not None and "key" in first:
+        keys = api_key_list(actor=actor_from_request(request), organization=request.organization)
+        api_key = keys.filter(pk=first["key"]).first()
     context = {"api_key": api_key, "already": True, "rotated": rotated}
     return render_page(request, "apikeys/key_reveal.html", context, partial="key-reveal")
 
@@ -109,7 +110,7 @@ def api_key_create_view(request: HttpRequest, kind: str, owner: int | None = Non
     form = key_form(request, place, data=request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
         if not once.claim(request):
-            return already(request, rotated=False)
+            return already(request, rotated=False, first=once.answer_awaited(request))
         try:
             api_key, token = api_key_create(
                 actor=actor_from_request(request),
@@ -128,6 +129,9 @@ def api_key_create_view(request: HttpRequest, kind: str, owner: int | None = Non
         except ValidationError as error:
             once.release(request)
             add_service_errors(form, error)
+        except BaseException:
+            once.release(request)
+            raise
         else:
             return reveal(request, api_key, token, back=place.page_url, rotated=False)
     context = {"form": form, "place": place, "action": request.path}
@@ -149,16 +153,17 @@ def api_key_rotate_view(request: HttpRequest, pk: int) -> HttpResponse:
     back = reverse("api_key_detail", kwargs={"org": request.organization.slug, "pk": api_key.pk})
     if request.method == "POST" and form.is_valid():
         if not once.claim(request):
-            return already(request, rotated=True)
+            return already(request, rotated=True, first=once.answer_awaited(request))
         try:
             api_key, token = api_key_rotate(
                 actor=actor, api_key=api_key, grace=form.cleaned_data["grace"]
             )
-        except (Refused, ValidationError) as error:
+        except ValidationError as error:
             once.release(request)
-            if isinstance(error, Refused):
-                raise
             add_service_errors(form, error)
+        except BaseException:
+            once.release(request)
+            raise
         else:
             return reveal(request, api_key, token, back=back, rotated=True)
     context = {"form": form, "api_key": api_key, "back": back}

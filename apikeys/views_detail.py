@@ -164,9 +164,9 @@ def api_key_status(request: HttpRequest, pk: int) -> HttpResponse:
     except ValidationError as error:
         messages.error(request, " ".join(error.messages))
     else:
-        done = (
-            "disabled: it is refused from the next request" if status == "disabled" else ("enabled")
-        )
+        done = "enabled"
+        if status == KeyStatus.DISABLED:
+            done = "disabled: it is refused from the next request"
         messages.success(request, f"The API key “{api_key.name}” has been {done}.")
     return redirect("api_key_detail", org=request.organization.slug, pk=api_key.pk)
 

@@ -125,6 +125,18 @@
     });
   }
 
+  // After the keys table is refreshed under an opener it held, focus the newest key's link.
+  var refocusTable = false;
+  document.addEventListener("htmx:afterSettle", function () {
+    if (!refocusTable) { return; }
+    var table = document.getElementById("key-table");
+    var target = table && (table.querySelector("a.key-name") || table.querySelector("a, button"));
+    if (target) {
+      refocusTable = false;
+      target.focus();
+    }
+  });
+
   // ---- The one-time reveal: closing without having copied asks first. ----
   var copied = false;
 
@@ -158,9 +170,12 @@
       dialogBody.replaceChildren();
       copied = false;
       if (opener && document.contains(opener)) { opener.focus(); }
+      var table = document.getElementById("key-table");
+      // An opener inside the keys table is replaced by the refresh below: focus follows it.
+      refocusTable = revealed && table !== null && opener !== null && table.contains(opener);
       opener = null;
       if (!revealed) { return; }
-      if (document.getElementById("key-table")) {
+      if (table) {
         htmx.trigger(document.body, "keys-changed");
       } else {
         window.location.reload();
@@ -292,6 +307,9 @@
       if (customize && el.value === "custom") { customize.open = true; }
     } else if (el.name === "expiration") {
       syncCustomDate(form);
+    } else if (el.name && el.name.indexOf("scope_") === 0) {
+      // A narrower scope is a choice made by hand, which no preset would keep.
+      setCustomPreset(form);
     }
   });
 

@@ -187,8 +187,14 @@
   var confirmBox = document.getElementById("explorer-confirm");
   var confirmText = document.getElementById("explorer-confirm-text");
   var confirmed = false;
+  params.addEventListener("input", hideConfirm);
+  body.addEventListener("input", hideConfirm);
 
-  function hideConfirm() { if (confirmBox) { confirmBox.hidden = true; } }
+  // A confirmation holds for the one call it named, sent at once: anything else forgets it.
+  function hideConfirm() {
+    confirmed = false;
+    if (confirmBox) { confirmBox.hidden = true; }
+  }
 
   // What a call that changes something will do, in words, before it is sent.
   function consequence(entry) {
@@ -218,8 +224,8 @@
       document.getElementById("explorer-send").focus();
     });
     document.getElementById("explorer-confirm-send").addEventListener("click", function () {
-      confirmed = true;
       hideConfirm();
+      confirmed = true;
       form.requestSubmit();
     });
   }
@@ -229,6 +235,7 @@
     var entry = current();
     var missing = missingParameter();
     if (missing) {
+      hideConfirm();
       missing.focus();
       return;
     }

@@ -4,6 +4,7 @@ failure (issue 11, item 3; keyportal/once.py)."""
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
 import pytest
 from django.urls import reverse
@@ -49,13 +50,17 @@ def test_create_sent_twice_makes_one_key_and_says_so(client_for, org):
     assert ApiKey.objects.count() == 1
 
 
-def test_create_sent_again_while_the_first_runs_makes_no_key(client_for, org):
-    """Two sendings at once: the second finds the token claimed and makes nothing."""
+def test_create_sent_again_while_the_first_runs_makes_no_key(client_for, org, monkeypatch):
+    """Two sendings at once: the second finds the token claimed by the first (still running)
+    and makes nothing."""
+    from django.test import RequestFactory
+
+    monkeypatch.setattr(once, "WAIT_SECONDS", 0.2)
     client = client_for(org.member)
     data = {**create_data(name="laptop"), "once": "a-claimed-token-123"}
-    from django.core.cache import cache
-
-    cache.add(f"{once.CACHE_PREFIX}a-claimed-token-123", 1)
+    running = RequestFactory().post(create_url("user"), data)
+    running.user = org.member
+    assert once.claim(running)
 
     response = client.post(create_url("user"), data)
 
@@ -176,3 +181,53 @@ def test_other_confirmations_sent_twice_are_answered_the_same(client_for, org, b
         "secret purge": not Secret.objects.filter(name="TOKEN").exists(),
     }
     assert done[form]
+
+
+def test_a_token_is_bound_to_its_form(client_for, org):
+    """A token sent with another key's revoke form is no replay: that key is revoked, with its
+    own message."""
+    first, _ = new_key(org, name="first")
+    second, _ = new_key(org, name="second")
+    client = client_for(org.member)
+    data = {"once": token_of(client.get(delete_url(first)))}
+    client.post(delete_url(first), data)
+
+    response = client.post(delete_url(second), data, follow=True)
+
+    assert "The API key “second” has been revoked." in page_text(response)
+    second.refresh_from_db()
+    assert second.is_revoked
+
+
+def test_a_create_that_failed_gives_its_token_back(client_for, org, monkeypatch):
+    """A server error during the first sending leaves nothing claimed: the retry makes the key."""
+    from apikeys import views_create
+
+    client = client_for(org.member)
+    data = {**create_data(name="laptop"), "once": "tok-crash-1234"}
+    real = views_create.api_key_create
+    monkeypatch.setattr(views_create, "api_key_create", lambda **kw: 1 / 0)
+    client.raise_request_exception = False
+    assert client.post(create_url("user"), data).status_code == 500
+    monkeypatch.setattr(views_create, "api_key_create", real)
+
+    retried = client.post(create_url("user"), data)
+
+    assert retried.status_code == 201
+    assert ApiKey.objects.count() == 1
+
+
+def test_bulk_revoke_of_keys_revoked_by_someone_else_is_no_success(client_for, org):
+    """An admin "revoking" a key the owner revoked earlier is told nothing was revoked."""
+    member_key, _ = new_key(org, name="laptop")
+    org_key, _ = new_key(org, KeyKind.ORGANIZATION, name="ci")
+    earlier = api_key_revoke(actor=Actor(user=org.owner), api_key=org_key).revoked_at
+    url = reverse("api_key_bulk_revoke", kwargs={"org": "acme"})
+    ApiKey.objects.filter(pk=org_key.pk).update(revoked_at=earlier - timedelta(hours=1))
+
+    response = client_for(org.admin).post(
+        url, {"ids": [member_key.pk, org_key.pk], "confirm": "yes"}, follow=True
+    )
+
+    assert "No key was revoked" in page_text(response)
+    assert "revoked." not in page_text(response).replace("No key was revoked", "")

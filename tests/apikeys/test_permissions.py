@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 import pytest
+from django.core.exceptions import ValidationError
 
 from accounts.models import Role
+from apikeys.models import KeyKind, KeyPreset
 from apikeys.permissions import (
     ALL,
     CATALOGUE,
     GROUP_OF,
     LEVELS,
     PERMISSIONS,
-    PRESETS,
+    PROJECT_SCOPED,
     READ_ONLY,
     ROLE_PERMISSIONS,
     ordered,
 )
+from apikeys.presets import preset_permissions
 
 EXPECTED_CATALOGUE = {
     "secrets": [
@@ -100,8 +103,8 @@ def test_levels_run_from_widest_to_narrowest():
 
 def test_read_only_preset():
     """Read-only reads secrets, projects, targets, environments and the organization."""
-    label, permissions = PRESETS["read-only"]
-    assert label == "Read-only"
+    assert KeyPreset.READ_ONLY.label == "Read-only"
+    permissions = preset_permissions(KeyPreset.READ_ONLY, KeyKind.ORGANIZATION, frozenset())
     assert (
         permissions
         == READ_ONLY
@@ -117,10 +120,22 @@ def test_read_only_preset():
 
 
 def test_allow_all_preset():
-    """Allow all is every permission of the catalogue."""
-    label, permissions = PRESETS["all"]
-    assert label == "Allow all"
-    assert permissions == ALL == set(PERMISSIONS)
+    """Allow all is everything the maker holds; for an owner, every permission."""
+    assert KeyPreset.ALL.label == "Allow all"
+    held = ROLE_PERMISSIONS[Role.OWNER]
+    assert preset_permissions(KeyPreset.ALL, KeyKind.ORGANIZATION, held) == ALL == set(PERMISSIONS)
+
+
+def test_this_project_preset():
+    """This project is every permission that scopes to a project, and a project key's only
+    presets are This project, Read-only (what of it scopes to a project) and Customize."""
+    held = ROLE_PERMISSIONS[Role.ADMIN]
+    assert preset_permissions(KeyPreset.PROJECT, KeyKind.PROJECT, held) == PROJECT_SCOPED
+    assert "projects:create" not in PROJECT_SCOPED and "secrets:read" in PROJECT_SCOPED
+    read_only = preset_permissions(KeyPreset.READ_ONLY, KeyKind.PROJECT, held)
+    assert read_only == READ_ONLY - {"organization:read"}
+    with pytest.raises(ValidationError):
+        preset_permissions(KeyPreset.ROLE, KeyKind.PROJECT, held)
 
 
 def test_owner_holds_everything():

@@ -174,3 +174,75 @@ def test_the_custom_date_carries_the_policys_bounds(client_for, org):
     date_input = re.search(r'<input type="date"[^>]*>', body).group()
     assert f'min="{tomorrow}"' in date_input
     assert f'max="{last}"' in date_input
+
+
+# --- a preset never hides what was chosen by hand (review of issue 11) ----------------------
+
+
+def test_scopes_given_to_a_role_key_make_it_custom_and_hold(org, tree):
+    """PATCH with scopes on a "Same as my role" key makes it custom, and the scopes bind."""
+    api_key, token = api_key_create(
+        actor=Actor(user=org.admin),
+        organization=org.organization,
+        kind=KeyKind.USER,
+        owner=org.admin,
+        preset=KeyPreset.ROLE,
+        expires_at=timezone.now() + timedelta(days=7),
+    )
+    scopes = {"projects:read": [{"type": "project", "id": tree.project.pk}]}
+    api_key_update(actor=Actor(user=org.admin), api_key=api_key, scopes=scopes)
+
+    api_key.refresh_from_db()
+    assert api_key.preset == KeyPreset.CUSTOM
+    from apikeys.power import Scope
+    from apikeys.verification import verify_token
+
+    power = verify_token(token).power()
+    assert power.scopes("projects:read") == {Scope("project", tree.project.pk)}
+
+
+def test_boxes_ticked_by_hand_win_over_the_radio(client_for, org):
+    """Without JavaScript the radio stays on the preset: ticked boxes that differ from it are
+    a custom choice, and the key holds them, not the whole role."""
+    response = client_for(org.member).post(
+        create_url("user"),
+        {"name": "narrow", "preset": "role", "permissions": ["projects:read"], "expiration": "30"},
+    )
+    assert response.status_code == 201
+    api_key = ApiKey.objects.get(name="narrow")
+    assert (api_key.preset, api_key.permissions) == (KeyPreset.CUSTOM, ["projects:read"])
+
+
+def test_a_scope_chosen_by_hand_wins_over_the_radio(client_for, org, tree):
+    """A scope set while the radio says Read-only makes the key custom, and scoped."""
+    response = client_for(org.admin).post(
+        create_url("org"),
+        {
+            "name": "one env",
+            "preset": "read-only",
+            "permissions": sorted(READ_ONLY),
+            "scope_secrets": f"environment:{tree.environment.pk}",
+            "expiration": "30",
+        },
+    )
+    assert response.status_code == 201
+    api_key = ApiKey.objects.get(name="one env")
+    assert api_key.preset == KeyPreset.CUSTOM
+    assert api_key.scopes["secrets:read"] == [{"type": "environment", "id": tree.environment.pk}]
+
+
+def test_a_name_alone_works_under_a_policy_shorter_than_30_days(client_for, org):
+    """With a 7-day maximum, the custom date starts filled in with the last day allowed."""
+    KeyPolicy.objects.create(
+        organization=org.organization, kind="user", require_expiry=True, max_lifetime_days=7
+    )
+    client = client_for(org.member)
+    page = client.get(create_url("user")).content.decode()
+    last = (timezone.now() + timedelta(days=7)).date().isoformat()
+    assert re.search(rf'<input type="date"[^>]*value="{last}"', page)
+
+    response = client.post(create_url("user"), {"name": "short"})
+
+    assert response.status_code == 201
+    api_key = ApiKey.objects.get(name="short")
+    assert api_key.expires_at.date().isoformat() == last

@@ -14,7 +14,13 @@ from accounts.access import Actor
 from accounts.models import AuditEvent
 from apikeys.models import ApiKey, KeyKind
 from apikeys.services import api_key_create
-from tests.e2e.conftest import assert_no_unexpected_console_errors, choose, log_in, save_screenshot
+from tests.e2e.conftest import (
+    assert_no_unexpected_console_errors,
+    choose,
+    log_in,
+    opened_page,
+    save_screenshot,
+)
 from tests.factories import ProjectFactory, ServiceAccountFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -236,3 +242,67 @@ def test_a_rows_menu_revokes_in_a_dialog_without_leaving_the_list(page, org, tmp
     expect(table).to_contain_text("deploy web")
     assert ApiKey.objects.get(name="deploy api").is_revoked
     assert_no_unexpected_console_errors(page)
+
+
+def test_a_rows_menu_stays_on_screen_at_390_px(browser, live_server, org):
+    """On a phone the "…" of a key's card opens inside the screen, both items visible."""
+    api_key_create(
+        actor=Actor(user=org.admin),
+        organization=org.organization,
+        kind=KeyKind.ORGANIZATION,
+        name="grafana",
+        permissions=["projects:read"],
+    )
+    with opened_page(browser, live_server.url, width=390) as page:
+        log_in(page, org.admin)
+        page.goto("/o/acme/api-keys/")
+        page.get_by_label("Actions for grafana").click()
+        for name in ("Open", "Revoke…"):
+            box = page.get_by_role("link", name=name, exact=True).bounding_box()
+            assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= 390, name
+
+
+def test_a_confirmation_holds_for_the_one_call_it_named(page, org):
+    """A confirmation cut short (a parameter emptied, another operation chosen) does not carry
+    over: the next destructive call asks again."""
+    api_key, _ = api_key_create(
+        actor=Actor(user=org.owner),
+        organization=org.organization,
+        kind=KeyKind.ORGANIZATION,
+        name="explored",
+        permissions=["api-keys:manage"],
+    )
+    log_in(page, org.owner)
+    page.goto(f"/o/acme/api-keys/{api_key.pk}/explore/")
+    page.wait_for_selector("#explorer-endpoint option[value='0']", state="attached")
+    choose(page, r"^POST /api/v1/keys/\{key_id\}/revoke ")
+    page.get_by_role("button", name="Send request").click()
+    expect(page.get_by_role("alertdialog")).to_be_visible()
+    page.get_by_label("key_id (path, required)").fill("")
+    expect(page.get_by_role("alertdialog")).to_be_hidden()
+
+    choose(page, r"^DELETE /api/v1/keys/\{key_id\} ")
+    page.get_by_role("button", name="Send request").click()
+
+    expect(page.get_by_role("alertdialog")).to_contain_text(
+        "This revokes the key you are exploring"
+    )
+    api_key.refresh_from_db()
+    assert not api_key.is_revoked
+
+
+def test_focus_follows_a_key_made_from_the_tables_own_button(page, org):
+    """Created from the empty table's button: once the reveal closes and the table refreshes,
+    focus is on the new key's link, not lost on the page."""
+    log_in(page, org.member)
+    page.goto("/o/acme/settings/api-keys/")
+    page.locator("#key-table").get_by_role("link", name="Create an API key").click()
+    dialog = page.locator("#key-dialog")
+    dialog.get_by_label("Name", exact=True).fill("laptop")
+    dialog.get_by_role("button", name="Create API key").click()
+    dialog.get_by_role("button", name="Copy").first.click()
+    dialog.get_by_role("button", name="Done").click()
+
+    expect(
+        page.locator("#key-table").get_by_role("link", name="laptop", exact=True)
+    ).to_be_focused()

@@ -10,8 +10,7 @@ from django.utils import timezone
 
 from accounts.access import Actor
 from accounts.models import Organization, ServiceAccount, User
-from apikeys.models import KeyKind
-from apikeys.permissions import PRESETS
+from apikeys.models import KeyKind, KeyPreset
 from apikeys.services import api_key_create
 from projects.models import Project
 
@@ -33,7 +32,12 @@ class Command(BaseCommand):
         parser.add_argument("--name", default="", help="key name (generated when left out)")
         perms = parser.add_mutually_exclusive_group(required=True)
         perms.add_argument("--permissions", help="comma-separated permission ids")
-        perms.add_argument("--preset", choices=sorted(PRESETS), help="read-only or all")
+        perms.add_argument(
+            "--preset",
+            choices=[p for p in KeyPreset.values if p != KeyPreset.CUSTOM],
+            help="read-only, all, role (personal keys: the member's role, followed), "
+            "or project (project keys: every permission that scopes to the project)",
+        )
         expiry = parser.add_mutually_exclusive_group()
         expiry.add_argument("--expires-in-days", type=int, help="lifetime in days")
         expiry.add_argument("--expires-on", help="last day the key works, YYYY-MM-DD")
@@ -43,10 +47,7 @@ class Command(BaseCommand):
         if organization is None:
             raise CommandError(f"No organization with the slug “{options['organization']}”.")
         kind, owner = self._owner(organization, options)
-        if options["preset"]:
-            permissions = sorted(PRESETS[options["preset"]][1])
-        else:
-            permissions = [p.strip() for p in options["permissions"].split(",") if p.strip()]
+        permissions = [p.strip() for p in (options["permissions"] or "").split(",") if p.strip()]
         try:
             api_key, token = api_key_create(
                 actor=OPERATOR,
@@ -55,6 +56,7 @@ class Command(BaseCommand):
                 owner=owner,
                 name=options["name"],
                 permissions=permissions,
+                preset=options["preset"] or KeyPreset.CUSTOM,
                 expires_at=self._expires_at(options),
             )
         except ValidationError as error:

@@ -23,6 +23,19 @@ pytestmark = pytest.mark.django_db
 PROJECT_PERMISSIONS = {pid for pid, p in PERMISSIONS.items() if "project" in p.scope_levels}
 
 
+def role_key(person) -> tuple[ApiKey, str]:
+    """Return a 7-day "Same as my role" personal key of `person`, made by them."""
+    membership = person.memberships.get()
+    return api_key_create(
+        actor=Actor(user=person),
+        organization=membership.organization,
+        kind=KeyKind.USER,
+        owner=person,
+        preset=KeyPreset.ROLE,
+        expires_at=timezone.now() + timedelta(days=7),
+    )
+
+
 def whoami(token: str) -> dict:
     return Client(HTTP_AUTHORIZATION=f"Bearer {token}").get("/api/v1/whoami").json()
 
@@ -73,14 +86,7 @@ def test_the_form_starts_with_the_kinds_preset_and_the_grid_folded(client_for, o
 def test_same_as_my_role_follows_the_role(org):
     """A "Same as my role" key holds the role as it is at each request: promoted, it gains;
     demoted, it loses; the grants it was made with do not matter."""
-    _key, token = api_key_create(
-        actor=Actor(user=org.member),
-        organization=org.organization,
-        kind=KeyKind.USER,
-        owner=org.member,
-        preset=KeyPreset.ROLE,
-        expires_at=timezone.now() + timedelta(days=7),
-    )
+    _key, token = role_key(org.member)
     assert set(whoami(token)["effective_permissions"]) == ROLE_PERMISSIONS[Role.MEMBER]
     Membership.objects.filter(user=org.member).update(role=Role.ADMIN)
     assert set(whoami(token)["effective_permissions"]) == ROLE_PERMISSIONS[Role.ADMIN]
@@ -125,14 +131,7 @@ def test_the_api_takes_a_preset_or_permissions(org):
 def test_an_edit_remembers_the_preset(client_for, org):
     """A key made "Same as my role" opens its edit form on that choice; ticking permissions
     makes it custom, and it stops following the role."""
-    api_key, _ = api_key_create(
-        actor=Actor(user=org.member),
-        organization=org.organization,
-        kind=KeyKind.USER,
-        owner=org.member,
-        preset=KeyPreset.ROLE,
-        expires_at=timezone.now() + timedelta(days=7),
-    )
+    api_key, _ = role_key(org.member)
     body = client_for(org.member).get(detail_url(api_key)).content.decode()
     assert re.search(r'value="role"[^>]*checked', body)
 
@@ -181,14 +180,7 @@ def test_the_custom_date_carries_the_policys_bounds(client_for, org):
 
 def test_scopes_given_to_a_role_key_make_it_custom_and_hold(org, tree):
     """PATCH with scopes on a "Same as my role" key makes it custom, and the scopes bind."""
-    api_key, token = api_key_create(
-        actor=Actor(user=org.admin),
-        organization=org.organization,
-        kind=KeyKind.USER,
-        owner=org.admin,
-        preset=KeyPreset.ROLE,
-        expires_at=timezone.now() + timedelta(days=7),
-    )
+    api_key, token = role_key(org.admin)
     scopes = {"projects:read": [{"type": "project", "id": tree.project.pk}]}
     api_key_update(actor=Actor(user=org.admin), api_key=api_key, scopes=scopes)
 

@@ -28,6 +28,17 @@ pytestmark = pytest.mark.django_db(transaction=True)
 TOKEN = re.compile(r"^sk-(user|org|project|svc)-[0-9A-Za-z]{38}$")
 
 
+def org_key(org, maker, name: str, permissions: list[str]) -> tuple[ApiKey, str]:
+    """Return a new organization key of `org` made by `maker`."""
+    return api_key_create(
+        actor=Actor(user=maker),
+        organization=org.organization,
+        kind=KeyKind.ORGANIZATION,
+        name=name,
+        permissions=permissions,
+    )
+
+
 def focused(page) -> str:
     """Return a short description of the focused element."""
     return page.evaluate(
@@ -124,13 +135,7 @@ def test_focus_stays_in_the_dialog_and_returns_to_its_button(page, org):
 
 def test_revoke_opens_on_cancel_and_a_double_enter_revokes_once(page, org, tmp_path):
     """The confirmation focuses Cancel; Enter twice on Revoke revokes once and says so."""
-    api_key, _ = api_key_create(
-        actor=Actor(user=org.admin),
-        organization=org.organization,
-        kind=KeyKind.ORGANIZATION,
-        name="grafana",
-        permissions=["projects:read"],
-    )
+    api_key, _ = org_key(org, org.admin, "grafana", ["projects:read"])
     log_in(page, org.admin)
     page.goto(f"/o/acme/api-keys/{api_key.pk}/")
     page.locator(".page-header").get_by_role("link", name="Revoke…").click()
@@ -176,13 +181,7 @@ def test_closing_the_reveal_without_copying_asks_first(page, org):
 def test_the_explorer_confirms_what_changes_and_wants_its_parameters(page, org):
     """Sending a DELETE says what it does ("This revokes the key you are exploring") and waits
     for Send it; a required path parameter left empty is named beside its field."""
-    api_key, _ = api_key_create(
-        actor=Actor(user=org.owner),
-        organization=org.organization,
-        kind=KeyKind.ORGANIZATION,
-        name="explored",
-        permissions=["api-keys:manage", "teams:read"],
-    )
+    api_key, _ = org_key(org, org.owner, "explored", ["api-keys:manage", "teams:read"])
     log_in(page, org.owner)
     page.goto(f"/o/acme/api-keys/{api_key.pk}/explore/")
     page.wait_for_selector("#explorer-endpoint option[value='0']", state="attached")
@@ -215,13 +214,7 @@ def test_a_rows_menu_revokes_in_a_dialog_without_leaving_the_list(page, org, tmp
     """ "…" on a key's row offers Revoke; the confirmation opens over the filtered list, on
     Cancel; confirming revokes it and returns to the same filtered list."""
     for name in ("deploy web", "deploy api", "grafana"):
-        api_key_create(
-            actor=Actor(user=org.admin),
-            organization=org.organization,
-            kind=KeyKind.ORGANIZATION,
-            name=name,
-            permissions=["projects:read"],
-        )
+        org_key(org, org.admin, name, ["projects:read"])
     log_in(page, org.admin)
     page.goto("/o/acme/api-keys/?q=deploy")
     row = page.locator("#key-table tr", has=page.get_by_role("link", name="deploy api", exact=True))
@@ -246,13 +239,7 @@ def test_a_rows_menu_revokes_in_a_dialog_without_leaving_the_list(page, org, tmp
 
 def test_a_rows_menu_stays_on_screen_at_390_px(browser, live_server, org):
     """On a phone the "…" of a key's card opens inside the screen, both items visible."""
-    api_key_create(
-        actor=Actor(user=org.admin),
-        organization=org.organization,
-        kind=KeyKind.ORGANIZATION,
-        name="grafana",
-        permissions=["projects:read"],
-    )
+    org_key(org, org.admin, "grafana", ["projects:read"])
     with opened_page(browser, live_server.url, width=390) as page:
         log_in(page, org.admin)
         page.goto("/o/acme/api-keys/")
@@ -265,13 +252,7 @@ def test_a_rows_menu_stays_on_screen_at_390_px(browser, live_server, org):
 def test_a_confirmation_holds_for_the_one_call_it_named(page, org):
     """A confirmation cut short (a parameter emptied, another operation chosen) does not carry
     over: the next destructive call asks again."""
-    api_key, _ = api_key_create(
-        actor=Actor(user=org.owner),
-        organization=org.organization,
-        kind=KeyKind.ORGANIZATION,
-        name="explored",
-        permissions=["api-keys:manage"],
-    )
+    api_key, _ = org_key(org, org.owner, "explored", ["api-keys:manage"])
     log_in(page, org.owner)
     page.goto(f"/o/acme/api-keys/{api_key.pk}/explore/")
     page.wait_for_selector("#explorer-endpoint option[value='0']", state="attached")

@@ -11,6 +11,7 @@ import re
 import secrets
 import string
 import zlib
+from collections.abc import Iterator
 
 BASE62 = string.digits + string.ascii_uppercase + string.ascii_lowercase
 SECRET_LENGTH = 32
@@ -26,6 +27,13 @@ _TOKEN_RE = re.compile(
     rf"(?P<secret>[0-9A-Za-z]{{{SECRET_LENGTH}}})(?P<checksum>[0-9A-Za-z]{{{CHECKSUM_LENGTH}}})$"
 )
 KIND_BY_PREFIX = {prefix: kind for kind, prefix in PREFIXES.items()}
+# A token inside any text, for secret scanners (`keyportal scan`, gitleaks, TruffleHog; docs/cli.md
+# quotes it and a test keeps the two equal). The boundaries refuse a token-shaped piece of a longer
+# run of letters, digits or underscores, and a preview (`sk-user-...abcd`) has no run to match.
+# Written out, not built from PREFIXES, so that it can be pasted; a test keeps it in step. Go's
+# RE2 reads it as Python does with re.ASCII: `\b` between an ASCII word character and any other.
+TOKEN_PATTERN = r"\bsk-(?:user|svc|org|project)-[0-9A-Za-z]{38}\b"  # noqa: S105 - a pattern
+_TOKEN_SEARCH_RE = re.compile(TOKEN_PATTERN, re.ASCII)
 
 
 def _base62(number: int, width: int) -> str:
@@ -54,6 +62,12 @@ def has_token_format(token: str) -> bool:
         return False
     body = token[:-CHECKSUM_LENGTH]
     return secrets.compare_digest(checksum(body), match["checksum"])
+
+
+def token_candidates(text: str) -> Iterator[str]:
+    """Yield each token-shaped string in `text`, in order; has_token_format checks the checksum."""
+    for match in _TOKEN_SEARCH_RE.finditer(text):
+        yield match.group()
 
 
 def token_kind(token: str) -> str | None:

@@ -20,6 +20,8 @@ FORBIDDEN = 4
 NOT_FOUND = 5
 RATE_LIMITED = 6
 NETWORK = 7
+# Not a failure: `keyportal scan` found a key, which a hook or a CI job must tell from one.
+FOUND = 8
 
 EXIT_CODES = {
     0: "success",
@@ -30,6 +32,7 @@ EXIT_CODES = {
     NOT_FOUND: "not found, or outside the key's reach (404)",
     RATE_LIMITED: "too many failed attempts from this address (429)",
     NETWORK: "the server cannot be reached, or did not answer in time",
+    FOUND: "`keyportal scan` found a key",
 }
 
 # What any keyportal token looks like, to blank one out of text that should never hold it.

@@ -10,7 +10,7 @@ import httpx
 
 from keyportal.cli import __version__, credentials, login
 from keyportal.cli.client import ApiClient
-from keyportal.cli.commands import apps, environments, keys, secrets
+from keyportal.cli.commands import apps, environments, keys, scan, secrets
 from keyportal.cli.credentials import resolve_key
 from keyportal.cli.errors import (
     EXIT_CODES,
@@ -214,4 +214,5 @@ def whoami_command(session: Session) -> None:
 cli.add_command(apps.app)
 cli.add_command(environments.environments)
 cli.add_command(keys.keys)
+cli.add_command(scan.scan)
 cli.add_command(secrets.secrets)

@@ -15,9 +15,11 @@ from apikeys.tokens import (
     CHECKSUM_LENGTH,
     PREFIXES,
     SECRET_LENGTH,
+    TOKEN_PATTERN,
     checksum,
     generate_token,
     has_token_format,
+    token_candidates,
     token_digest,
     token_kind,
     token_preview,
@@ -175,3 +177,66 @@ def test_checksum_is_the_crc32_of_the_body_in_base62(kind):
 
     assert value == zlib.crc32(token[:-CHECKSUM_LENGTH].encode())
     assert checksum(token[:-CHECKSUM_LENGTH]) == token[-CHECKSUM_LENGTH:]
+
+
+def test_token_pattern_follows_the_prefixes_and_lengths():
+    """The scanners' regex, written out for pasting, says what PREFIXES and the lengths say."""
+    kinds = "|".join(prefix.removeprefix("sk-").removesuffix("-") for prefix in PREFIXES.values())
+    length = SECRET_LENGTH + CHECKSUM_LENGTH
+    expected = rf"\bsk-(?:{kinds})-[0-9A-Za-z]{{{length}}}\b"
+
+    assert expected == TOKEN_PATTERN
+    assert all(prefix == f"sk-{kind}-" for kind, prefix in PREFIXES.items())
+
+
+@given(
+    kind=KINDS,
+    before=st.sampled_from([" ", "\n", "=", '"', "'", "(", "/", ":", "-", "\t", "é", "`"]),
+    after=st.sampled_from([" ", "\n", "\r\n", '"', "'", ")", ",", ";", ".", "-", "é", "`"]),
+)
+def test_a_token_is_found_between_any_non_word_characters(kind, before, after):
+    """Quoted, assigned, in a URL or at either end of the text: the whole token is found."""
+    token = generate_token(kind)
+
+    assert list(token_candidates(token)) == [token]
+    assert list(token_candidates(f"KEY{before}{token}")) == [token]
+    assert list(token_candidates(f"{token}{after}more")) == [token]
+    assert list(token_candidates(f"a{before}{token}{after}b")) == [token]
+
+
+@given(kind=KINDS, extra=st.sampled_from([*BASE62, "_"]))
+def test_a_token_inside_a_longer_word_is_not_found(kind, extra):
+    """A letter, digit or underscore right before or after refuses the match: no part is taken."""
+    token = generate_token(kind)
+
+    assert list(token_candidates(token + extra)) == []
+    assert list(token_candidates(extra + token)) == []
+    assert list(token_candidates(f"{token}{extra}{token}")) == []
+
+
+def test_previews_and_other_prefixes_are_not_candidates():
+    """A preview has no 38-character run; another prefix or another case is not a token's."""
+    token = generate_token("project")
+    body = token[len("sk-project-") :]
+    lookalikes = [
+        token_preview(token),
+        "sk-user-...abcd",
+        "sk-admin-" + body,
+        "SK-PROJECT-" + body,
+        "sk_project_" + body,
+        "sk-project-" + body[:-1],
+        "sk-project-" + body[:20] + "-" + body[20:],
+    ]
+
+    assert list(token_candidates("\n".join(lookalikes))) == []
+
+
+def test_candidates_are_the_shape_only_and_the_checksum_decides():
+    """Two tokens on a line come out in order; a changed character still matches the shape."""
+    first, second = generate_token("org"), generate_token("svc")
+    broken = first[:-1] + ("A" if first[-1] != "A" else "B")
+
+    found = list(token_candidates(f"a={first} b={second} c={broken}"))
+
+    assert found == [first, second, broken]
+    assert [has_token_format(token) for token in found] == [True, True, False]

@@ -29,10 +29,12 @@ run: seed
 	$(PY) manage.py collectstatic --noinput --verbosity 0
 	@echo
 	@echo "keyportal is running at http://$(HOST):$(PORT)/  (Ctrl-C stops it)"
+	@echo "Beside the web server: the task worker (mail, expiry reminders, the stale-key policy,"
+	@echo "housekeeping) and the scheduler that enqueues those jobs. Each line says which one."
 	@echo "Demo logins are printed above by seed_demo."
 	@echo "The CLI: .venv/bin/keyportal login   (then approve in the browser)"
 	@echo
-	$(BIN)/gunicorn keyportal.wsgi:application --config keyportal/gunicorn.conf.py --bind $(HOST):$(PORT)
+	$(PY) scripts/run-all --bind $(HOST):$(PORT)
 
 lint: install
 	$(BIN)/ruff check .

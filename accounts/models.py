@@ -196,6 +196,8 @@ class Origin(models.TextChoices):
     CLI = "cli", "CLI"
     # The console's API Explorer, acting as a key for the person beside it.
     EXPLORER = "explorer", "Explorer"
+    # Scheduled work on the worker (the stale-key policy, housekeeping).
+    WORKER = "worker", "Worker"
 
 
 class AuditEventType(models.TextChoices):
@@ -210,6 +212,7 @@ class AuditEventType(models.TextChoices):
     API_KEY_ROTATED = "api_key.rotated", "API key rotated"
     API_KEY_REVOKED = "api_key.revoked", "API key revoked"
     API_KEY_REFUSED = "api_key.refused", "Refused attempt on an API key"
+    API_KEY_COMPROMISED = "api_key.compromised", "API key reported leaked"
     CLI_LOGIN_APPROVED = "cli_login.approved", "CLI login approved"
     KEY_POLICY_UPDATED = "key_policy.updated", "Key policy changed"
 
@@ -375,7 +378,9 @@ class AuditEvent(models.Model):
             return self.action
         if event_type.subject == "api_key" and event_type != AuditEventType.API_KEY_REFUSED:
             short = self.history_label
-            return f"API key {short[:1].lower()}{short[1:]}"
+            # "API key's old secret reported leaked...", not "API key old secret...".
+            whose = "API key's" if self._of_previous_secret else "API key"
+            return f"{whose} {short[:1].lower()}{short[1:]}"
         return self.history_label
 
     @property
@@ -389,12 +394,17 @@ class AuditEvent(models.Model):
             case AuditEventType.API_KEY_CREATED:
                 return "Created"
             case AuditEventType.API_KEY_UPDATED:
-                return self._key_edit_label(detail)
+                # Scheduled work says why it acted: "Disabled — Not used for 94 days (…)".
+                reason = detail.get("reason")
+                label = self._key_edit_label(detail)
+                return f"{label} — {reason}" if reason else label
             case AuditEventType.API_KEY_ROTATED:
                 grace = ROTATION_GRACE_PHRASES.get(str(detail.get("grace")))
                 return f"Rotated ({grace})" if grace else "Rotated"
             case AuditEventType.API_KEY_REVOKED:
                 return "Revoked"
+            case AuditEventType.API_KEY_COMPROMISED:
+                return self._compromised_label(detail)
             case AuditEventType.API_KEY_REFUSED:
                 act, reason = detail.get("action"), detail.get("reason")
                 label = f"Refused: {act}" if act else "Refused"
@@ -405,6 +415,26 @@ class AuditEvent(models.Model):
                 return f"{event_type.label} (version {detail['version']})"
             case event_type:
                 return event_type.label
+
+    @property
+    def _of_previous_secret(self) -> bool:
+        detail = self.detail if isinstance(self.detail, dict) else {}
+        return self.action == AuditEventType.API_KEY_COMPROMISED and detail.get("secret") == (
+            "previous"
+        )
+
+    @staticmethod
+    def _compromised_label(detail: dict) -> str:
+        """Return what a leak report did (apikeys.leaks): who reported which secret."""
+        from apikeys.models import LeakSource  # apikeys depends on accounts, not the reverse
+
+        source = str(detail.get("source"))
+        by = f" by {LeakSource(source).label}" if source in LeakSource.values else ""
+        if detail.get("secret") == "previous":
+            return f"Old secret reported leaked{by}; it stopped at once"
+        if detail.get("revoked") is False:
+            return f"Reported leaked{by} (already revoked)"
+        return f"Reported leaked{by}; revoked"
 
     @staticmethod
     def _key_edit_label(detail: dict) -> str:

@@ -8,9 +8,7 @@ from collections.abc import Callable
 from datetime import timedelta
 
 from django.core.exceptions import ValidationError
-from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
-from django.template.loader import render_to_string
 from django.utils import timezone
 from django.utils.text import slugify
 
@@ -31,6 +29,7 @@ from accounts.models import (
 from accounts.selectors import user_exists
 from accounts.signup import LINK_LIFETIME, SignupRequest, signup_token_make
 from apikeys.models import ApiKey, KeyKind
+from keyportal.mail import enqueue_mail
 from keyportal.validators import validate_display_name
 
 DEFAULT_TEAM_NAME = "General"
@@ -143,12 +142,7 @@ def user_signup_request(
         subject = "Finish signing up for keyportal"
         template, context = "accounts/email/signup_confirm.txt", {"link": confirm_url(token)}
     context |= {"email": email, "lifetime_hours": int(LINK_LIFETIME.total_seconds() // 3600)}
-    send_mail(
-        subject=subject,
-        message=render_to_string(template, context),
-        from_email=None,
-        recipient_list=[email],
-    )
+    enqueue_mail(subject=subject, template=template, context=context, recipients=[email])
 
 
 def user_signup(
@@ -217,16 +211,17 @@ def invitation_create(
             detail={"email": email, "role": role},
         )
         link = accept_url(token)
-        transaction.on_commit(
-            lambda: send_mail(
-                subject=f"You are invited to {organization.name} on keyportal",
-                message=(
-                    f"{actor.display} invited you to join {organization.name} as {role}.\n\n"
-                    f"Accept within {INVITATION_LIFETIME_DAYS} days: {link}\n"
-                ),
-                from_email=None,
-                recipient_list=[email],
-            )
+        enqueue_mail(
+            subject=f"You are invited to {organization.name} on keyportal",
+            template="accounts/email/invitation.txt",
+            context={
+                "inviter": actor.display,
+                "organization": organization.name,
+                "role": role,
+                "link": link,
+                "lifetime_days": INVITATION_LIFETIME_DAYS,
+            },
+            recipients=[email],
         )
     return invitation, link
 

@@ -25,6 +25,7 @@ from apikeys.demo_keys import (
     CI_RUNNER,
     CLI_CLIENT,
     GITHUB_ACTIONS,
+    GITHUB_HOOKS,
     LOGIN_MOMENT,
     STORY,
     TERRAFORM_RUNNER,
@@ -44,7 +45,10 @@ from apikeys.demo_story import (
     usage_write,
 )
 from apikeys.device import device_approve, device_code_create, device_poll
-from apikeys.models import ApiKey, KeyKind, KeyPolicy, KeyStatus
+from apikeys.github_scanning import ACTOR_LABEL as GITHUB_SCANNING
+from apikeys.github_scanning import github_location
+from apikeys.leaks import key_report_leaked
+from apikeys.models import ApiKey, KeyKind, KeyPolicy, KeyStatus, LeakSource
 from apikeys.permissions import READ_ONLY, ordered
 from apikeys.services import (
     api_key_create,
@@ -160,15 +164,27 @@ class Story:
         for event in sorted(spec.events, key=lambda e: e.ago, reverse=True):
             with backdated(self.now - event.ago) as clock:
                 if isinstance(event, Change):
-                    token = self._change(api_key, event) or token
-                    if event.act == "disable":
+                    token = self._change(api_key, event, token) or token
+                    if event.act in ("disable", "leak"):  # no use after that
                         stopped = clock.when
                 else:
                     self._call(api_key, token, event)
         self._use(api_key, spec.daily, stopped)
         return 1
 
-    def _change(self, api_key: ApiKey, change: Change) -> str | None:
+    def _change(self, api_key: ApiKey, change: Change, token: str) -> str | None:
+        if change.act == "leak":
+            # As GitHub secret scanning reports a key pushed to a public repository.
+            commit = secrets.token_hex(20)
+            url = f"https://github.com/{change.by}/blob/{commit}/deploy/.env"
+            report = {"url": url, "source": "commit", "type": "keyportal_api_key"}
+            key_report_leaked(
+                token=token,
+                source=LeakSource.GITHUB,
+                report=report | github_location(url),
+                actor=Actor(user=None, label=GITHUB_SCANNING, origin=Origin.API, ip=GITHUB_HOOKS),
+            )
+            return None
         actor = self.actor(change.by)
         match change.act:
             case "rotate":

@@ -22,6 +22,7 @@ ADDRESSES = {
 GITHUB_ACTIONS = "198.51.100.140"
 TERRAFORM_RUNNER = "203.0.113.80"
 CI_RUNNER = "192.0.2.200"
+GITHUB_HOOKS = "192.0.2.140"  # where GitHub secret scanning's report comes from
 CLI_CLIENT = "keyportal-cli/1.0"
 # The moment in the name `keyportal login` gives its key ("CLI on host 2025-06-01 09:30").
 LOGIN_MOMENT = re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}")
@@ -44,7 +45,8 @@ class Call:
 
 @dataclass(frozen=True)
 class Change:
-    """A change a person makes to the key `ago`: rotate (24h grace), disable or revoke."""
+    """A change a person makes to the key `ago`: rotate (24h grace), disable or revoke; or
+    "leak": GitHub secret scanning reports the key found in `by`, a public repository."""
 
     ago: timedelta
     by: str
@@ -164,6 +166,9 @@ STORY: tuple[DemoKey | CliLogin | PolicyChange, ...] = (
     DemoKey("acme", "svc", "ci", "GitLab runner (old)", "owner@acme.test", READ_ONLY,
             days(50, 1), daily=250,
             events=(Change(days(6, 5), "admin@acme.test", "disable"),)),
+    DemoKey("acme", "svc", "deploy-bot", "Heroku deploy (old)", "admin@acme.test", DEPLOY,
+            days(40, 3), daily=30,
+            events=(Change(days(4, 6), "acme-contractor/payments-fork", "leak"),)),
     # Acme: project keys.
     DemoKey("acme", "project", "Payments", "payments webhook worker", "admin@acme.test",
             frozenset({"projects:read", "targets:read", "environments:read", "secrets:read",
@@ -171,6 +176,8 @@ STORY: tuple[DemoKey | CliLogin | PolicyChange, ...] = (
             days(33, 6), daily=1400),
     DemoKey("acme", "project", "Storefront", "storefront CDN purge", "owner@acme.test",
             frozenset({"apps:read", "apps:publish"}), days(18, 2), days(72), daily=80),
+    DemoKey("acme", "project", "Storefront", "image resizer (unused)", "admin@acme.test",
+            frozenset({"apps:read"}), days(140, 2)),
     DemoKey("acme", "project", "Analytics", "reports nightly job", "admin@acme.test",
             frozenset({"projects:read", "secrets:read", "secrets:decrypt"}), days(25, 8),
             daily=40,

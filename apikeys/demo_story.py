@@ -37,6 +37,7 @@ MOMENTS: tuple[tuple[type[Model], str, tuple[str, ...]], ...] = (
     (ApiKey, "created_at", ("created_at",)),
     (ApiKey, "rotated_at", ("rotated_at", "previous_valid_until")),
     (ApiKey, "revoked_at", ("revoked_at",)),
+    (ApiKey, "compromised_at", ("compromised_at",)),
     (ServiceAccount, "created_at", ("created_at",)),
     (Team, "created_at", ("created_at",)),
     (EnvironmentKey, "created_at", ("created_at",)),

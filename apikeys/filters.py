@@ -1,4 +1,4 @@
-"""Search and filters of the keys tables: name, owner's email, status and kind.
+"""Search and filters of the keys tables: name, owner's email, status, kind and last use.
 
 The filters come from the query string, so a reloaded page, the back button and a shared link
 show the same keys. Bad values never reach a query: the form says what is wrong, next to the
@@ -6,6 +6,8 @@ field, and the table shows nothing until it is fixed.
 """
 
 from __future__ import annotations
+
+from datetime import timedelta
 
 from django import forms
 from django.db.models import Q, QuerySet
@@ -20,6 +22,17 @@ STATUS_CHOICES = [
     ("disabled", "Disabled"),
     ("expired", "Expired"),
     ("revoked", "Revoked"),
+    ("compromised", "Compromised"),
+]
+# "Not used for N days": last used more than N days ago, or never used and made more than N
+# days ago (a key made yesterday is not stale for never having been used yet).
+UNUSED_DAYS = {"30": 30, "90": 90, "365": 365}
+UNUSED_CHOICES = [
+    ("", "Any time"),
+    ("30", "Not used for 30 days"),
+    ("90", "Not used for 90 days"),
+    ("365", "Not used for 365 days"),
+    ("never", "Never used"),
 ]
 KIND_CHOICES = [
     ("", "Every kind"),
@@ -61,6 +74,12 @@ class KeyFilterForm(FilterForm):
         choices=KIND_CHOICES,
         error_messages={"invalid_choice": "Choose a kind of key from the list."},
     )
+    unused = forms.ChoiceField(
+        label="Last used",
+        required=False,
+        choices=UNUSED_CHOICES,
+        error_messages={"invalid_choice": "Choose a time of last use from the list."},
+    )
 
     def __init__(self, data, *, with_owner: bool, with_kind: bool):
         super().__init__(data)
@@ -73,8 +92,11 @@ class KeyFilterForm(FilterForm):
 def with_status(keys: QuerySet[ApiKey], status: str) -> QuerySet[ApiKey]:
     """Narrow keys to a state as people read it: revoked, then expired, then the status.
 
-    No status means every key that is not revoked, as the lists have always shown.
+    No status means every key that is not revoked, as the lists have always shown. Compromised
+    keys are revoked too: "revoked" lists them as well, "compromised" lists them alone.
     """
+    if status == "compromised":
+        return keys.filter(compromised_at__isnull=False)
     if status == "revoked":
         return keys.filter(revoked_at__isnull=False)
     keys = keys.filter(revoked_at__isnull=True)
@@ -86,9 +108,23 @@ def with_status(keys: QuerySet[ApiKey], status: str) -> QuerySet[ApiKey]:
     return keys
 
 
+def with_unused(keys: QuerySet[ApiKey], unused: str) -> QuerySet[ApiKey]:
+    """Narrow keys to those not used for 30, 90 or 365 days (`unused` "30", "90", "365"), or
+    never used ("never"); "" narrows nothing."""
+    if unused == "never":
+        return keys.filter(last_used_at__isnull=True)
+    if unused in UNUSED_DAYS:
+        cutoff = timezone.now() - timedelta(days=UNUSED_DAYS[unused])
+        return keys.filter(
+            Q(last_used_at__lt=cutoff) | Q(last_used_at__isnull=True, created_at__lt=cutoff)
+        )
+    return keys
+
+
 def apply_filters(keys: QuerySet[ApiKey], data: dict) -> QuerySet[ApiKey]:
     """Apply a valid form's cleaned data to the keys the viewer may see."""
     keys = with_status(keys, data.get("status") or "")
+    keys = with_unused(keys, data.get("unused") or "")
     if data.get("q"):
         keys = keys.filter(name__icontains=data["q"])
     if data.get("kind"):

@@ -18,6 +18,8 @@ from apikeys.models import KeyPreset, KeyStatus
 from apikeys.permissions import CATALOGUE, PERMISSIONS, ordered
 from apikeys.policy import (
     DEFAULT_EXPIRY_DAYS,
+    DISABLE_UNUSED_DAYS,
+    DISABLE_UNUSED_PROBLEM,
     EXPIRY_DAYS,
     OTHER_EXPIRY_DAYS,
     Policy,
@@ -236,6 +238,18 @@ class PolicyForm(forms.Form):
             "max_value": "Enter a number of days from 1 to 3650.",
             "invalid": "Enter a whole number of days.",
         },
+    )
+    disable_unused_after_days = forms.TypedChoiceField(
+        label="Disable keys unused for",
+        required=False,
+        choices=[("", "Never"), *((str(days), f"{days} days") for days in DISABLE_UNUSED_DAYS)],
+        coerce=int,
+        empty_value=None,
+        help_text=(
+            "The worker disables keys of this kind that have not been used for this long. "
+            "Their owners are emailed. Disabled keys can be re-enabled."
+        ),
+        error_messages={"invalid_choice": DISABLE_UNUSED_PROBLEM},
     )
 
 

@@ -36,6 +36,13 @@ class KeyStatus(models.TextChoices):
     DISABLED = "disabled", "Disabled"
 
 
+class LeakSource(models.TextChoices):
+    """Who reported a key leaked (apikeys/leaks.py)."""
+
+    GITHUB = "github", "GitHub secret scanning"
+    HOLDER = "holder", "its holder"
+
+
 class ApiKeyQuerySet(models.QuerySet):
     def revoke(self, *, by) -> int:
         """Revoke the live keys among these in one UPDATE, however many; return how many.
@@ -93,6 +100,11 @@ class ApiKey(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
     rotated_at = models.DateTimeField(null=True, blank=True)
+    # Reported leaked (final, like revoked, which it implies): when, by whom, and the report
+    # (for GitHub: repository URL, file, commit; for a holder: where they say it was found).
+    compromised_at = models.DateTimeField(null=True, blank=True)
+    compromised_source = models.CharField(max_length=10, choices=LeakSource.choices, blank=True)
+    compromise_report = models.JSONField(default=dict, blank=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     origin = models.CharField(max_length=10, choices=Origin.choices, default=Origin.WEB)
@@ -165,12 +177,18 @@ class ApiKey(models.Model):
         return self.revoked_at is not None
 
     @property
+    def is_compromised(self) -> bool:
+        return self.compromised_at is not None
+
+    @property
     def is_expired(self) -> bool:
         return self.expires_at is not None and self.expires_at <= timezone.now()
 
     @property
     def state(self) -> str:
-        """Return the state a person reads: revoked, expired, disabled or active."""
+        """Return the state a person reads: compromised, revoked, expired, disabled or active."""
+        if self.is_compromised:
+            return "compromised"
         if self.is_revoked:
             return "revoked"
         if self.is_expired:
@@ -194,6 +212,9 @@ class KeyPolicy(models.Model):
     kind = models.CharField(max_length=10, choices=KeyKind.choices)
     require_expiry = models.BooleanField(default=False)
     max_lifetime_days = models.PositiveIntegerField(null=True, blank=True)
+    # The worker disables keys of this kind not used for this many days (never used: since
+    # they were made); None keeps unused keys.
+    disable_unused_after_days = models.PositiveIntegerField(null=True, blank=True)
 
     class Meta:
         constraints = [
@@ -218,6 +239,46 @@ class KeyUsage(models.Model):
 
     def __str__(self) -> str:
         return f"{self.api_key_id} {self.day}: {self.count}"
+
+
+class NoticeKind(models.TextChoices):
+    EXPIRES_IN_7_DAYS = "expiry-7d", "Expires in 7 days"
+    EXPIRES_IN_1_DAY = "expiry-1d", "Expires in 1 day"
+
+
+class KeyNotice(models.Model):
+    """An email sent about a key, claimed before it is sent so that it is never sent twice.
+
+    `expires_at` is the expiry the notice was about: a key whose expiry is extended gets its
+    reminders again for the new date.
+    """
+
+    api_key = models.ForeignKey(ApiKey, on_delete=models.CASCADE, related_name="notices")
+    kind = models.CharField(max_length=12, choices=NoticeKind.choices)
+    expires_at = models.DateTimeField()
+    sent_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["api_key", "kind", "expires_at"], name="key_notice_unique"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.api_key_id} {self.kind}"
+
+
+class SecretScanningDelivery(models.Model):
+    """A signed batch GitHub secret scanning delivered, kept to refuse the same one again."""
+
+    signature_digest = models.CharField(max_length=64, unique=True)
+    key_identifier = models.CharField(max_length=200)
+    tokens = models.PositiveIntegerField()
+    received_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    def __str__(self) -> str:
+        return f"{self.received_at:%Y-%m-%d %H:%M} ({self.tokens} tokens)"
 
 
 class DeviceState(models.TextChoices):

@@ -8,6 +8,7 @@ from django.db.models import QuerySet
 from django.http import Http404, HttpRequest
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
+from django.utils import timezone
 
 from accounts.access import Refused, actor_from_request, has_role
 from accounts.models import Role
@@ -15,6 +16,7 @@ from accounts.selectors import service_account_list
 from apikeys import authority
 from apikeys.authority import Act
 from apikeys.filters import KeyFilterForm, apply_filters, with_status
+from apikeys.freshness import expiry_urgency, unused_flag
 from apikeys.models import ApiKey, KeyKind
 from apikeys.policy import exceeds_policy, policies_for
 from apikeys.selectors import api_key_list, key_owner_exists
@@ -118,7 +120,8 @@ def place_keys(request: HttpRequest, place: Place) -> QuerySet[ApiKey]:
 
 def key_table_context(request: HttpRequest, place: Place) -> dict:
     """Return what `apikeys/_key_table.html` needs: one page of keys, filtered as the query
-    string says, flagged against policy and marked with what the viewer may revoke."""
+    string says, flagged against policy (and for a near expiry, or no use) and marked with what
+    the viewer may revoke."""
     keys, filters, notes = place_keys(request, place), None, []
     # A place without filters still lists its revoked keys on request: its empty state links
     # there when revoked keys are all it has.
@@ -154,8 +157,11 @@ def key_table_context(request: HttpRequest, place: Place) -> dict:
             revoked_count = apply_filters(place_keys(request, place), revoked).count()
     policies = policies_for(organization=request.organization)
     actor = actor_from_request(request)
+    now = timezone.now()
     for key in page.object_list:
         key.exceeds_policy = exceeds_policy(key, policies[key.kind])
+        key.expiry_urgency = expiry_urgency(key, now)
+        key.unused_flag = unused_flag(key, policies[key.kind], now)
         key.revocable = not key.is_revoked and authority.allowed(actor, Act.REVOKE, key)
     return {
         "keys": page.object_list,

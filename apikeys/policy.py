@@ -1,4 +1,5 @@
-"""Organization key policy: whether a kind of key must expire, and its longest lifetime."""
+"""Organization key policy: whether a kind of key must expire, its longest lifetime, and how
+long an unused key is kept before the worker disables it."""
 
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ from apikeys.models import ApiKey, KeyKind, KeyPolicy
 class Policy:
     require_expiry: bool = False
     max_lifetime_days: int | None = None
+    # The worker disables keys of this kind not used for this many days; None keeps them.
+    disable_unused_after_days: int | None = None
 
     def describe(self) -> str:
         if self.max_lifetime_days:
@@ -29,6 +32,9 @@ EXPIRY_DAYS = {"30": 30, "60": 60, "90": 90, "365": 365}
 # The expiry a new key starts with, as far as the policy allows (GitHub and OpenAI do alike).
 DEFAULT_EXPIRY_DAYS: dict[str, int] = {KeyKind.USER: 30}
 OTHER_EXPIRY_DAYS = 90
+# How long an unused key may stay before the worker disables it (the policy page's choices).
+DISABLE_UNUSED_DAYS = (30, 60, 90, 180, 365)
+DISABLE_UNUSED_PROBLEM = "Choose Never or 30, 60, 90, 180 or 365 days."
 EXPIRY_LABELS = {
     "never": "Never",
     "30": "30 days",
@@ -41,7 +47,7 @@ EXPIRY_LABELS = {
 def policies_for(*, organization: Organization) -> dict[str, Policy]:
     """Return the organization's policy for every kind of key, defaults filled in."""
     stored = {
-        row.kind: Policy(row.require_expiry, row.max_lifetime_days)
+        row.kind: Policy(row.require_expiry, row.max_lifetime_days, row.disable_unused_after_days)
         for row in KeyPolicy.objects.filter(organization=organization)
     }
     return {kind: stored.get(kind, DEFAULT_POLICIES.get(kind, Policy())) for kind in KeyKind.values}

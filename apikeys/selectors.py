@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery
 
 from accounts.access import Actor
-from accounts.models import AuditEvent, Membership, Organization, ServiceAccount
+from accounts.models import AuditEvent, Membership, Organization, Role, ServiceAccount, User
 from apikeys import authority
 from apikeys.authority import Act
 from apikeys.models import ApiKey, DeviceAuthorization, KeyKind
@@ -91,3 +91,22 @@ def api_key_history(*, api_key: ApiKey) -> QuerySet[AuditEvent]:
         Q(target_type="apikey", target_id=str(api_key.pk)) | Q(actor_key_id=api_key.pk),
         organization=api_key.organization,
     ).select_related("actor_user")
+
+
+def key_recipients(api_key: ApiKey) -> list[str]:
+    """Return who is emailed about the key (reminders, leaks, the stale-key policy): its owner
+    for a personal key, while active and a member; otherwise the organization's active owners
+    and admins."""
+    if api_key.kind == KeyKind.USER:
+        owner = api_key.owner_user
+        member = Membership.objects.filter(user=owner, organization_id=api_key.organization_id)
+        return [owner.email] if owner.is_active and member.exists() else []
+    return list(
+        User.objects.filter(
+            is_active=True,
+            memberships__organization_id=api_key.organization_id,
+            memberships__role__in=[Role.OWNER, Role.ADMIN],
+        )
+        .order_by("email")
+        .values_list("email", flat=True)
+    )

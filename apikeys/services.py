@@ -26,7 +26,13 @@ from apikeys import authority
 from apikeys.authority import Act, records_refusals
 from apikeys.models import ApiKey, KeyKind, KeyPolicy, KeyPreset, KeyStatus
 from apikeys.permissions import PERMISSIONS, ROLE_PERMISSIONS, ordered
-from apikeys.policy import Policy, expiry_problem, policy_for
+from apikeys.policy import (
+    DISABLE_UNUSED_DAYS,
+    DISABLE_UNUSED_PROBLEM,
+    Policy,
+    expiry_problem,
+    policy_for,
+)
 from apikeys.power import ORGANIZATION, Power, beyond, contains
 from apikeys.presets import preset_permissions
 from apikeys.scopes import clean_scopes
@@ -42,6 +48,10 @@ ROTATION_GRACE = {
 }
 UNCHANGED = object()
 REVOKED_MESSAGE = "This API key has been revoked; it can no longer be changed."
+COMPROMISED_MESSAGE = (
+    "This API key was reported leaked (compromised) and has been revoked; it can no longer be "
+    "changed. Create a new key."
+)
 
 Owner = User | ServiceAccount | Project | Organization
 
@@ -236,13 +246,18 @@ def _preset_grants(
     return ordered(preset_permissions(preset, kind, holds))
 
 
+def final_message(api_key: ApiKey) -> str:
+    """Return why a revoked key cannot be changed: it was revoked, or reported leaked."""
+    return COMPROMISED_MESSAGE if api_key.is_compromised else REVOKED_MESSAGE
+
+
 def _locked(actor: Actor, api_key: ApiKey) -> ApiKey:
     """Lock the key's row and return it as it is now, if the actor may see it and it is live."""
     locked = ApiKey.objects.select_for_update().select_related("organization").get(pk=api_key.pk)
     if locked.pk != actor.key_id:  # a key acting on itself needs to see nothing
         authority.check(actor, Act.SEE, locked)
     if locked.is_revoked:
-        raise ValidationError(REVOKED_MESSAGE)
+        raise ValidationError(final_message(locked))
     return locked
 
 
@@ -281,6 +296,7 @@ def api_key_update(
     scopes: dict | object = UNCHANGED,
     preset: str | object = UNCHANGED,
     expires_at: datetime | object | None = UNCHANGED,
+    reason: str = "",
 ) -> ApiKey:
     """Change what is given of a key's name, status, permissions, scopes, preset and expiry.
 
@@ -289,7 +305,7 @@ def api_key_update(
     personal keys; widening, extending and enabling need the actor to hold every grant the
     key will hold. Permissions given without scopes keep the scopes they had; given without a
     preset, they are a custom choice. A preset other than custom chooses the permissions.
-    A revoked key cannot be changed.
+    A revoked key cannot be changed. A `reason` (the stale-key policy's) goes into the history.
     """
     if status is not UNCHANGED and status not in KeyStatus.values:
         raise ValidationError({"status": "Choose Active or Disabled."})
@@ -372,6 +388,8 @@ def api_key_update(
         api_key.save(update_fields=list(values))
         # The new status goes with a status change: the history says "Disabled" or "Enabled".
         status_detail = {"status": api_key.status} if "status" in changed else {}
+        if reason:
+            status_detail["reason"] = reason
         _record(actor, api_key, AuditEventType.API_KEY_UPDATED, changed=changed, **status_detail)
     return api_key
 
@@ -503,17 +521,27 @@ def key_policy_update(
     kind: str,
     require_expiry: bool,
     max_lifetime_days: int | None,
+    disable_unused_after_days: int | None = None,
 ) -> KeyPolicy:
-    """Set the organization's policy for one kind of key; existing keys are flagged, not changed."""
+    """Set the organization's policy for one kind of key; existing keys are flagged, not changed
+    (the worker, not this, disables unused keys)."""
     if kind not in KeyKind.values:
         raise ValidationError({"kind": "Unknown kind of key."})
     if max_lifetime_days is not None and not 1 <= max_lifetime_days <= 3650:
         raise ValidationError({"max_lifetime_days": "Enter a number of days from 1 to 3650."})
+    if disable_unused_after_days is not None and (
+        disable_unused_after_days not in DISABLE_UNUSED_DAYS
+    ):
+        raise ValidationError({"disable_unused_after_days": DISABLE_UNUSED_PROBLEM})
     with transaction.atomic():
         policy, _ = KeyPolicy.objects.update_or_create(
             organization=organization,
             kind=kind,
-            defaults={"require_expiry": require_expiry, "max_lifetime_days": max_lifetime_days},
+            defaults={
+                "require_expiry": require_expiry,
+                "max_lifetime_days": max_lifetime_days,
+                "disable_unused_after_days": disable_unused_after_days,
+            },
         )
         audit_record(
             actor=actor,
@@ -524,6 +552,7 @@ def key_policy_update(
                 "kind": kind,
                 "require_expiry": require_expiry,
                 "max_lifetime_days": max_lifetime_days,
+                "disable_unused_after_days": disable_unused_after_days,
             },
         )
     return policy

@@ -77,6 +77,12 @@ _RELATED_FIELDS = (
 )
 
 
+# Columns of the key itself that no check reads: left out of the row, read later if ever.
+_KEY_FIELDS = tuple(
+    f.name for f in ApiKey._meta.concrete_fields if f.name not in {"compromise_report"}
+)
+
+
 def _lookup_query(digest: str):
     """The lookup as the ORM writes it: one row, joined to what the checks and the API read."""
     # The owner's current role comes in the same query, as a subquery, so a role change or a
@@ -88,7 +94,7 @@ def _lookup_query(digest: str):
         ApiKey.objects.select_related(
             "organization", "owner_user", "owner_service_account", "owner_project"
         )
-        .only(*(f.name for f in ApiKey._meta.concrete_fields), *_RELATED_FIELDS)
+        .only(*_KEY_FIELDS, *_RELATED_FIELDS)
         .annotate(owner_role=Subquery(role))
         .filter(Q(digest=digest) | Q(previous_digest=digest))
         # At most one key matches (digests are unique and random): no ORDER BY, no sort.
@@ -309,6 +315,11 @@ def verify_stored(api_key_id: int) -> VerifiedKey:
 
 def _verified(api_key: ApiKey, now) -> VerifiedKey:
     """Check the key's state and its owner's, from the row already read; return its power."""
+    if api_key.compromised_at is not None:
+        raise KeyRejected(
+            "key_compromised",
+            "The API key was reported leaked and no longer works. Create a new key.",
+        )
     if api_key.revoked_at is not None:
         raise KeyRejected("key_revoked", "The API key has been revoked.")
     if api_key.status == KeyStatus.DISABLED:

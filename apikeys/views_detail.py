@@ -14,13 +14,14 @@ from apikeys import authority
 from apikeys.authority import Act, Refused
 from apikeys.charts import usage_bars
 from apikeys.forms import add_refusal
+from apikeys.freshness import expiry_urgency, unused_flag
 from apikeys.models import ApiKey, KeyKind, KeyPreset, KeyStatus
 from apikeys.permissions import CATALOGUE, GROUP_OF
 from apikeys.places import key_place
 from apikeys.policy import exceeds_policy, policy_for
 from apikeys.scopes import describe_scopes
 from apikeys.selectors import api_key_get, api_key_history
-from apikeys.services import REVOKED_MESSAGE, api_key_revoke, api_key_update
+from apikeys.services import api_key_revoke, api_key_update, final_message
 from apikeys.usage import daily_counts
 from apikeys.views_create import key_form
 from keyportal import once
@@ -110,7 +111,7 @@ def api_key_detail(request: HttpRequest, pk: int) -> HttpResponse:
     if request.method == "POST":
         if api_key.is_revoked:
             form.is_valid()
-            form.add_error(None, REVOKED_MESSAGE)
+            form.add_error(None, final_message(api_key))
         elif form.is_valid():
             try:
                 api_key_update(actor=actor, api_key=api_key, **_changes(form))
@@ -122,6 +123,7 @@ def api_key_detail(request: HttpRequest, pk: int) -> HttpResponse:
                 messages.success(request, "The API key has been updated.")
                 return redirect("api_key_detail", org=request.organization.slug, pk=api_key.pk)
     can = _abilities(actor, api_key)
+    policy = policy_for(organization=api_key.organization, kind=api_key.kind)
     context = {
         "api_key": api_key,
         "form": form,
@@ -133,9 +135,9 @@ def api_key_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "history": api_key_history(api_key=api_key)[:50],
         "usage": usage_bars(daily_counts(api_key)),
         "usage_lag": settings.KEYPORTAL_USAGE_FLUSH_SECONDS,
-        "exceeds_policy": exceeds_policy(
-            api_key, policy_for(organization=api_key.organization, kind=api_key.kind)
-        ),
+        "exceeds_policy": exceeds_policy(api_key, policy),
+        "expiry_urgency": expiry_urgency(api_key),
+        "unused_flag": unused_flag(api_key, policy),
     }
     return render_page(request, "apikeys/key_detail.html", context, partial="key-edit")
 
@@ -187,7 +189,7 @@ def api_key_delete(request: HttpRequest, pk: int) -> HttpResponse:
         messages.success(request, f"The API key “{api_key.name}” has been revoked.")
         return redirect(back)
     authority.check(actor, Act.REVOKE, api_key)
-    error = REVOKED_MESSAGE if api_key.is_revoked else None
+    error = final_message(api_key) if api_key.is_revoked else None
     context = {"api_key": api_key, "place": place, "error": error, "next": back}
     return render_page(
         request, "apikeys/key_delete.html", context, partial="confirm", status=422 if error else 200

@@ -1,4 +1,4 @@
-"""The organization's key policy (owners): expiry rules per kind of key."""
+"""The organization's key policy (owners): expiry rules and unused keys, per kind of key."""
 
 from __future__ import annotations
 
@@ -22,7 +22,8 @@ from keyportal.rendering import render_page
 @org_view(role=Role.OWNER, hidden=True)
 @require_http_methods(["GET", "POST"])
 def key_policy(request: HttpRequest) -> HttpResponse:
-    """Show and change, per kind of key, whether keys must expire and how soon at most."""
+    """Show and change, per kind of key, whether keys must expire, how soon at most, and after
+    how long unused the worker disables them."""
     policies = policies_for(organization=request.organization)
     forms = {
         kind: PolicyForm(
@@ -31,6 +32,7 @@ def key_policy(request: HttpRequest) -> HttpResponse:
             initial={
                 "require_expiry": policies[kind].require_expiry,
                 "max_lifetime_days": policies[kind].max_lifetime_days,
+                "disable_unused_after_days": policies[kind].disable_unused_after_days,
             },
         )
         for kind in KeyKind.values

@@ -89,6 +89,8 @@ INSTALLED_APPS = [
     "django_htmx",
     "ninja",
     "axes",
+    "django_tasks_db",
+    "crontask",
     "accounts",
     "projects",
     "apikeys",
@@ -167,6 +169,21 @@ if REDIS_URL:
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
+# Background and scheduled work (mail, expiry reminders, the stale-key policy, housekeeping) runs
+# on django.tasks. Tasks wait in the database (the django-tasks project's backend, on SQLite and
+# PostgreSQL alike) until `manage.py db_worker` takes them; any number of workers on any number
+# of hosts share the queue. `manage.py crontask` enqueues the periodic jobs (apikeys/tasks.py,
+# accounts/tasks.py); with REDIS_URL set, one scheduler at a time holds a lock in Redis and any
+# other exits after 15 s (run it under a supervisor that restarts it, README). Every job is safe
+# to run twice, so a second scheduler without Redis only repeats work.
+TASKS = {
+    "default": {
+        "BACKEND": "django_tasks_db.DatabaseBackend",
+        "QUEUES": ["default"],
+    }
+}
+CRONTASK = {"REDIS_URL": REDIS_URL or None}
+
 AUTH_USER_MODEL = "accounts.User"
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
@@ -218,6 +235,28 @@ KEYPORTAL_DEVICE_CODE_SECONDS = int(os.environ.get("KEYPORTAL_DEVICE_CODE_SECOND
 KEYPORTAL_DEVICE_POLL_SECONDS = 5
 KEYPORTAL_DEVICE_CODES_RATE = "10/m"
 TRUSTED_PROXY_COUNT = int(os.environ.get("KEYPORTAL_TRUSTED_PROXY_COUNT", "0"))
+# The public leak report (POST /api/v1/keys/leaked, /report-leak): reports one address may send.
+KEYPORTAL_LEAK_REPORTS_RATE = os.environ.get("KEYPORTAL_LEAK_REPORTS_RATE", "20/h")
+# GitHub secret scanning (apikeys/github_scanning.py): where GitHub publishes the keys that sign
+# its reports, fetched and cached for a day. For tests and air-gapped installs, give the keys
+# themselves instead: KEYPORTAL_GITHUB_SCANNING_KEYS_FILE names a file holding that JSON document.
+KEYPORTAL_GITHUB_SCANNING_KEYS_URL = os.environ.get(
+    "KEYPORTAL_GITHUB_SCANNING_KEYS_URL",
+    "https://api.github.com/meta/public_keys/secret_scanning",
+)
+KEYPORTAL_GITHUB_SCANNING_KEYS_FILE = os.environ.get("KEYPORTAL_GITHUB_SCANNING_KEYS_FILE", "")
+# Where emails link to (expiry reminders, leak reports): the console's public address.
+KEYPORTAL_BASE_URL = os.environ.get("KEYPORTAL_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
+# Daily usage rows older than this many days are deleted by the housekeeping job.
+KEYPORTAL_USAGE_RETENTION_DAYS = int(os.environ.get("KEYPORTAL_USAGE_RETENTION_DAYS", "400"))
+# Also deleted by the housekeeping jobs (docs/operators.md, "Background work") after this many
+# days: django-axes' records of sign-in attempts, and the worker's finished task results.
+KEYPORTAL_LOGIN_RECORDS_RETENTION_DAYS = int(
+    os.environ.get("KEYPORTAL_LOGIN_RECORDS_RETENTION_DAYS", "30")
+)
+KEYPORTAL_TASK_RESULTS_RETENTION_DAYS = int(
+    os.environ.get("KEYPORTAL_TASK_RESULTS_RETENTION_DAYS", "14")
+)
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
@@ -255,6 +294,15 @@ if PRODUCTION or os.environ.get("EMAIL_HOST"):
                 "password": os.environ.get("EMAIL_HOST_PASSWORD", ""),
                 "use_tls": env_bool("EMAIL_USE_TLS", default=False),
             },
+        }
+    }
+elif os.environ.get("KEYPORTAL_EMAIL_FILE_PATH"):
+    # Outside production and without EMAIL_HOST: each mail written to a file in this folder, for
+    # the tests of the real worker (tests/integration) and for reading the emails in development.
+    MAILERS = {
+        "default": {
+            "BACKEND": "django.core.mail.backends.filebased.EmailBackend",
+            "OPTIONS": {"file_path": os.environ["KEYPORTAL_EMAIL_FILE_PATH"]},
         }
     }
 else:

@@ -16,6 +16,7 @@ from apikeys import views_create as key_create
 from apikeys import views_detail as key_detail
 from apikeys import views_device as key_device
 from apikeys import views_explore as key_explore
+from apikeys import views_leaks as key_leaks
 from apikeys import views_policy as key_policy
 from apikeys.api import api, not_found
 from projects import views as projects
@@ -143,5 +144,6 @@ urlpatterns = [
     path("organizations/new/", accounts.organization_new, name="organization_new"),
     path("invitations/<str:token>/", accounts.invitation_detail, name="invitation"),
     path("device/", key_device.device, name="device"),
+    path("report-leak/", key_leaks.report_leak, name="report_leak"),
     path("o/<slug:org>/", include(organization_patterns)),
 ]

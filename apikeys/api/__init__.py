@@ -177,7 +177,7 @@ def on_http_error(request, exc: HttpError):
     return error(request, exc.status_code, codes.get(exc.status_code, "error"), str(exc))
 
 
-from apikeys.api import apps, device, hierarchy, keys, organization  # noqa: E402  (need `api`)
+from apikeys.api import apps, device, hierarchy, keys, leaks, organization  # noqa: E402  (need `api`)
 from apikeys.api import secrets as secrets_api  # noqa: E402
 from apikeys.device import DeviceError  # noqa: E402
 
@@ -203,3 +203,4 @@ api.add_router("/", hierarchy.router)
 api.add_router("/", apps.router)
 api.add_router("/", secrets_api.router)
 api.add_router("/", device.router)
+api.add_router("/", leaks.router)

@@ -27,6 +27,7 @@ from apikeys.api.schemas import (
     WhoAmI,
 )
 from apikeys.authority import MANAGE, Act
+from apikeys.compromise import compromise_out
 from apikeys.filters import apply_filters
 from apikeys.models import ApiKey, KeyKind
 from apikeys.permissions import ordered
@@ -61,6 +62,8 @@ def key_out(api_key: ApiKey) -> dict:
         "created_at": api_key.created_at,
         "last_used_at": api_key.last_used_at,
         "owner": {"type": owner_type, "id": owner.pk, "name": str(owner)},
+        "compromised_at": api_key.compromised_at,
+        "compromise": compromise_out(api_key),
     }
 
 
@@ -159,7 +162,13 @@ def list_keys(request: HttpRequest, filters: Query[KeyFilters]):
     keys = api_key_list(actor=api_actor(request), organization=request.auth.api_key.organization)
     keys = apply_filters(
         keys,
-        {"q": filters.name, "status": filters.status, "kind": filters.kind, "owner": filters.owner},
+        {
+            "q": filters.name,
+            "status": filters.status,
+            "kind": filters.kind,
+            "owner": filters.owner,
+            "unused": filters.unused,
+        },
     )
     return [key_out(k) for k in keys[filters.offset : filters.offset + filters.limit]]
 

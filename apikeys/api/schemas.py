@@ -96,13 +96,32 @@ class Owner(Schema):
     name: str
 
 
+class Compromise(Schema):
+    """Who reported a key leaked, and where, as the report says (never the secret)."""
+
+    reported_by: Literal["github", "holder"] | None = Field(
+        description="github (GitHub secret scanning) or holder (someone holding the key)"
+    )
+    url: str | None = Field(None, description="Where GitHub found it")
+    repository: str | None = None
+    file: str | None = None
+    commit: str | None = None
+    location: str | None = Field(None, description="Where the holder says it was found")
+
+
+State = Literal["active", "disabled", "expired", "revoked", "compromised"]
+
+
 class Key(Schema):
     id: int
     name: str
     kind: str
     preview: str
     status: str
-    state: str
+    state: State = Field(
+        description="What a person reads: compromised (reported leaked; also revoked), revoked, "
+        "expired, or the status"
+    )
     permissions: list[str]
     preset: str
     scopes: dict[str, list[ScopeRef]]
@@ -110,6 +129,8 @@ class Key(Schema):
     created_at: datetime
     last_used_at: datetime | None
     owner: Owner
+    compromised_at: datetime | None = None
+    compromise: Compromise | None = Field(None, description="The leak report, when compromised")
 
 
 class WhoAmI(Key):
@@ -163,17 +184,23 @@ class KeyFilters(Strict):
     """The keys table's filters, as query parameters."""
 
     name: str | None = Field(None, max_length=100, description="Part of the key's name")
-    status: Literal["active", "disabled", "expired", "revoked"] | None = Field(
-        None, description="Any status but revoked when left out"
+    status: Literal["active", "disabled", "expired", "revoked", "compromised"] | None = Field(
+        None,
+        description="Any status but revoked when left out; revoked includes compromised keys",
     )
     kind: Literal["org", "project", "svc", "user"] | None = None
     owner: str | None = Field(
         None, max_length=254, description="A member's email or a service account's identifier"
     )
+    unused: Literal["30", "90", "365", "never"] | None = Field(
+        None,
+        description="Not used for 30, 90 or 365 days (never used keys count from when they "
+        "were made), or never used",
+    )
     limit: int = Field(50, ge=1, le=200)
     offset: int = Field(0, ge=0, le=10_000_000)
 
-    @field_validator("name", "status", "kind", "owner", mode="before")
+    @field_validator("name", "status", "kind", "owner", "unused", mode="before")
     @classmethod
     def _empty_is_no_filter(cls, value: Any) -> Any:
         # As in the console's table, where an empty field filters nothing (`?status=`).

@@ -352,8 +352,16 @@ def test_seed_demo_audit_log_has_web_api_and_cli(seeded):
         ("app.published", "Payments API"),
         ("api_key.refused", "Acme"),
     } <= by_api
-    for event in events.filter(origin=Origin.API):
+    for event in events.filter(origin=Origin.API).exclude(action="api_key.compromised"):
         assert event.actor_user is None and event.actor_key_id is not None
+    # A leak report comes through the API from no key and no person: GitHub secret scanning.
+    [leak] = events.filter(action="api_key.compromised")
+    assert (leak.origin, leak.actor_label, leak.actor_key_id) == (
+        Origin.API,
+        "GitHub secret scanning",
+        None,
+    )
+    assert leak.target_label.startswith("Heroku deploy (old)")
     by_cli = set(events.filter(origin=Origin.CLI).values_list("action", "actor_label"))
     assert ("api_key.created", "member@acme.test") in by_cli
     assert ("secret.set", "operator (manage.py seed_demo)") in by_cli

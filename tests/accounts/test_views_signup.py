@@ -16,7 +16,8 @@ from accounts.models import AuditEvent, Membership, Organization, Role, Team, Us
 from tests.accounts.helpers import page_text, row_counts
 from tests.factories import MembershipFactory, OrganizationFactory, UserFactory
 
-pytestmark = pytest.mark.django_db
+# Signup mail goes out once the request's work commits (keyportal.mail): these tests commit.
+pytestmark = pytest.mark.django_db(transaction=True)
 
 SIGNUP_URL = reverse("signup")
 GOOD_PASSWORD = "analytical-engine-1843"

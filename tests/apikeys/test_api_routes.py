@@ -28,6 +28,10 @@ PUBLIC = "public"
 # `keyportal login`'s poll: no key, the device code is the proof; an unknown one is 400.
 LOGIN = "login"
 ANY_KEY = None
+# A leak report: no key, holding the leaked one is the proof; always 202, whatever it names.
+REPORT = "report"
+# GitHub secret scanning: no key, GitHub's signature of the body; none is 401.
+SIGNED = "signed"
 # ninja's root route exists only so the API's URLs can be reversed; it answers 404.
 ROOT = "root"
 
@@ -45,6 +49,8 @@ API_ROUTES = [
     ("post",   "/api/v1/whoami/revoke",              ANY_KEY,                None),
     ("post",   "/api/v1/device/code",                PUBLIC,                 {"client": "cli", "host": "h"}),
     ("post",   "/api/v1/device/token",               LOGIN,                  {"device_code": "nope"}),
+    ("post",   "/api/v1/keys/leaked",                REPORT,                 {"token": "sk-org-nope"}),
+    ("post",   "/api/v1/secret-scanning/github",     SIGNED,                 [{"token": "x", "type": "t", "url": "u", "source": "s"}]),
     ("get",    "/api/v1/keys",                       "api-keys:manage",      None),
     ("post",   "/api/v1/keys",                       "api-keys:manage",      {"permissions": ["projects:read"]}),
     ("get",    "/api/v1/keys/{key}",                 "api-keys:manage",      None),
@@ -177,7 +183,7 @@ def call(method: str, path: str, body, world, token: str | None):
         return getattr(client, method)(path, **kwargs)
     if body == BUNDLE:
         return client.post(path, {"bundle": tar_gz({"index.html": b"<h1>hi</h1>"})}, **kwargs)
-    data = json.dumps(fill(body, world))
+    data = json.dumps(fill(body, world) if isinstance(body, dict) else body)
     return getattr(client, method)(path, data=data, content_type="application/json", **kwargs)
 
 
@@ -202,7 +208,13 @@ def test_each_operation_declares_the_permission_of_the_table(world):
             continue
         template = resolve(path.format(**world)).route
         template = re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", "/" + template)
-        declared_as = {PUBLIC: "public", LOGIN: "public", ANY_KEY: "any key"}.get(permission)
+        declared_as = {
+            PUBLIC: "public",
+            LOGIN: "public",
+            REPORT: "public",
+            SIGNED: "public",
+            ANY_KEY: "any key",
+        }.get(permission)
         expected[(method, template)] = declared_as or permission
     assert declared == expected
     for (method, path), permission in declared.items():
@@ -222,6 +234,11 @@ def test_without_a_key(method, path, permission, body, world):
     elif permission == LOGIN:
         assert response.status_code == 400
         assert response.json()["error"]["code"] == "invalid_grant"
+    elif permission == REPORT:
+        assert response.status_code == 202
+    elif permission == SIGNED:
+        assert response.status_code == 401
+        assert response.json()["error"]["code"] == "invalid_signature"
     else:
         assert response.status_code == 401
         assert response["WWW-Authenticate"] == 'Bearer error="invalid_token"'
@@ -230,7 +247,7 @@ def test_without_a_key(method, path, permission, body, world):
 
 @pytest.mark.parametrize(
     ("method", "path", "permission", "body"),
-    [r for r in API_ROUTES if r[2] not in (ROOT, PUBLIC, LOGIN, ANY_KEY)],
+    [r for r in API_ROUTES if r[2] not in (ROOT, PUBLIC, LOGIN, REPORT, SIGNED, ANY_KEY)],
 )
 def test_missing_permission_is_403_naming_it(method, path, permission, body, world, org):
     """A key holding everything except the route's permission gets 403 naming it."""
@@ -245,7 +262,7 @@ def test_missing_permission_is_403_naming_it(method, path, permission, body, wor
 
 @pytest.mark.parametrize(
     ("method", "path", "permission", "body"),
-    [r for r in API_ROUTES if r[2] not in (ROOT, PUBLIC, LOGIN)],
+    [r for r in API_ROUTES if r[2] not in (ROOT, PUBLIC, LOGIN, REPORT, SIGNED)],
 )
 def test_with_the_permission(method, path, permission, body, world, org):
     """A key holding the route's permission gets through (2xx, or a 4xx other than 401/403).

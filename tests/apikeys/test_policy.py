@@ -182,7 +182,12 @@ def test_key_policy_update_stores_and_records(org):
     assert events.count() == 2
     first = events.first()
     assert (first.actor_user, first.ip_address, first.origin) == (org.owner, "203.0.113.9", "web")
-    assert first.detail == {"kind": "svc", "require_expiry": True, "max_lifetime_days": 60}
+    assert first.detail == {
+        "kind": "svc",
+        "require_expiry": True,
+        "max_lifetime_days": 60,
+        "disable_unused_after_days": None,
+    }
     assert first.organization == org.organization
 
 

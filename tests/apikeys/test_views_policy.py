@@ -76,7 +76,12 @@ def test_saving_changes_the_policy_and_records_it(client_for, org):
     event = AuditEvent.objects.get(action="key_policy.updated")
     assert (event.actor_user, event.origin, event.ip_address) == (org.owner, "web", "192.0.2.8")
     assert event.target_type == "keypolicy"
-    assert event.detail == {"kind": "org", "require_expiry": True, "max_lifetime_days": 90}
+    assert event.detail == {
+        "kind": "org",
+        "require_expiry": True,
+        "max_lifetime_days": 90,
+        "disable_unused_after_days": None,
+    }
     assert SAVED in page_text(client.get(response.url))
 
 

@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from accounts.access import Actor
 from accounts.models import Role, ServiceAccount
-from apikeys.models import ApiKey, KeyKind, KeyStatus
+from apikeys.models import ApiKey, KeyKind, KeyStatus, LeakSource
 from apikeys.permissions import READ_ONLY, ordered
 from apikeys.tokens import generate_token, token_digest, token_preview
 from projects.models import ApiKeyAccess, App, Project
@@ -135,4 +135,29 @@ def build_console(org: Org) -> Console:
                 **state,
             )
             console.keys.append(key)
+    # An organization key reported leaked (listed when the table is filtered for it) and one
+    # nobody has used since it was made, 130 days ago: "Stale".
+    console.keys.append(
+        make_key(
+            org,
+            KeyKind.ORGANIZATION,
+            "github-actions-release",
+            created_at=now - timedelta(days=60),
+            revoked_at=now - timedelta(hours=2),
+            compromised_at=now - timedelta(hours=2),
+            compromised_source=LeakSource.GITHUB,
+            compromise_report={
+                "url": f"https://github.com/acme/storefront/blob/{'9f' * 20}/.github/workflows/release.env",
+                "source": "content",
+                "repository": "acme/storefront",
+                "file": ".github/workflows/release.env",
+                "commit": "9f" * 20,
+            },
+        )
+    )
+    console.keys.append(
+        make_key(
+            org, KeyKind.ORGANIZATION, "forgotten importer", created_at=now - timedelta(days=130)
+        )
+    )
     return console

@@ -124,17 +124,7 @@ class Server:
             conn.close()
 
     def manage(self, *args: str, timeout: float = 60) -> str:
-        done = subprocess.run(  # noqa: S603 (this interpreter, this project's manage.py)
-            [sys.executable, "manage.py", *args],
-            cwd=ROOT,
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-        )
-        assert done.returncode == 0, f"manage.py {args[0]} failed:\n{done.stderr[-2000:]}"
-        return done.stdout
+        return run_python(self.env, "manage.py", *args, timeout=timeout)
 
     def create_keys(self, permissions: dict[str, str], timeout: float = 60) -> dict[str, str]:
         """Make one organization key per name with `manage.py create_api_key`, side by side;
@@ -185,6 +175,38 @@ def _stop(process: subprocess.Popen) -> None:
         process.wait(timeout=5)
 
 
+def scratch_env(folder: Path, database_url: str, *, drop=(), **settings: str) -> dict[str, str]:
+    """Return the environment of a process over a scratch database: this one's, without Redis
+    or a mail server (each process would otherwise share or send what the tests do not see),
+    its files under `folder`, and `settings` on top."""
+    env = {k: v for k, v in os.environ.items() if k not in {"REDIS_URL", "EMAIL_HOST", *drop}}
+    env.update(
+        DJANGO_SETTINGS_MODULE="keyportal.settings",
+        DATABASE_URL=database_url,
+        DEBUG="false",
+        KEYPORTAL_MEDIA_ROOT=str(folder / "media"),
+        PYTHONUNBUFFERED="1",
+        **settings,
+    )
+    return env
+
+
+def run_python(env: dict[str, str], *args: str, timeout: float = 60) -> str:
+    """Run this interpreter with `args` from the project's folder; return what it printed,
+    or fail the test with the end of its output."""
+    done = subprocess.run(  # noqa: S603 (this interpreter, this project's modules)
+        [sys.executable, *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    assert done.returncode == 0, f"{args} failed:\n{done.stdout[-2000:]}{done.stderr[-3000:]}"
+    return done.stdout
+
+
 def _wait_until_up(server: Server, timeout: float = 20) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -202,18 +224,13 @@ def server(tmp_path_factory) -> Iterator[Server]:
     """Start gunicorn (2 sync workers) over a scratch database with the demo organizations."""
     folder = tmp_path_factory.mktemp("gunicorn")
     with scratch_database(folder) as database_url:
-        env = dict(os.environ)
-        for name in ("GUNICORN_CMD_ARGS", "REDIS_URL", "KEYPORTAL_USAGE_FLUSH_SECONDS"):
-            env.pop(name, None)
-        env.update(
-            DJANGO_SETTINGS_MODULE="keyportal.settings",
-            DATABASE_URL=database_url,
-            DEBUG="false",
-            KEYPORTAL_MEDIA_ROOT=str(folder / "media"),
+        env = scratch_env(
+            folder,
+            database_url,
+            drop=("GUNICORN_CMD_ARGS", "KEYPORTAL_USAGE_FLUSH_SECONDS"),
             # Each refusal counts as a failed attempt from 127.0.0.1; a high limit keeps the
             # answers 401 with their code rather than 429 (the limiter is tested elsewhere).
             KEYPORTAL_API_AUTH_FAILURES_PER_MINUTE="100000",
-            PYTHONUNBUFFERED="1",
         )
         server = Server(port=free_port(), env=env, log=folder / "gunicorn.log")
         server.manage("migrate", "--noinput", "--verbosity", "0", timeout=120)

@@ -1,7 +1,8 @@
-"""A key revoked, disabled or rotated is refused on the very next request, by every worker.
+"""A key revoked, disabled, rotated or reported leaked is refused on the very next request, by
+every worker.
 
 Against a real gunicorn with two sync workers (see conftest.py): each key is first accepted by
-both workers, then changed through the API (revoke, PATCH status, rotate),
+both workers, then changed through the API (revoke, PATCH status, rotate, a leak report),
 and from the next request on every answer, from either worker, is a 401 with the right code.
 Nothing about a key's state may be kept in a worker (DESIGN.md, "Verification: the hot path").
 """
@@ -34,6 +35,7 @@ def keys(server: Server) -> dict[str, str]:
             "it-revoke": "projects:read",
             "it-disable": "projects:read",
             "it-rotate": "projects:read",
+            "it-leak": "projects:read",
         }
     )
 
@@ -114,3 +116,14 @@ def test_rotated_key_is_refused_at_once_by_every_worker(server, keys):
 
     sweep(server, old, status=401, code="invalid_key")
     sweep(server, new, status=200)
+
+
+def test_leaked_key_is_refused_at_once_by_every_worker(server, keys):
+    """Reported through the public endpoint, without any key: the next request is refused."""
+    token = keys["it-leak"]
+    sweep(server, token, status=200)
+
+    reported = server.request("POST", "/api/v1/keys/leaked", body={"token": token})
+    assert reported.status == 202, reported.body
+
+    sweep(server, token, status=401, code="key_compromised")

@@ -31,6 +31,7 @@ SITE_URLS = [
     ("organization_new", "/organizations/new/",         302, 200, 200, 200, 200),
     ("invitation",       "/invitations/unknown-token/", 410, 410, 410, 410, 410),
     ("device",           "/device/",                    302, 200, 200, 200, 200),
+    ("report_leak",      "/report-leak/",               200, 200, 200, 200, 200),
 ]
 
 # Paths under /o/acme/, the `org` fixture's organization.
@@ -101,7 +102,7 @@ URL_TABLE = SITE_URLS + [
 ]
 
 # Pages anyone may open; every other page sends an anonymous visitor to log in.
-PUBLIC = {"signup", "signup_confirm", "login", "invitation"}
+PUBLIC = {"signup", "signup_confirm", "login", "invitation", "report_leak"}
 
 
 def url_patterns(patterns=None, prefix: str = ""):

@@ -168,15 +168,14 @@ def public_key_pem(identifier: str) -> str | None:
         # Not among the cached keys (GitHub may have added one): fetch them again, unless that
         # was done less than a minute ago, on any server.
         if not cache.add(REFETCH_CACHE_KEY, True, REFETCH_EVERY_SECONDS):
-            return None
+            # Asked less than a minute ago: not known yet, which GitHub should try again.
+            raise KeysUnavailable("GitHub's signing keys are being refreshed; try again later.")
     elif cache.get(FAILED_CACHE_KEY):
         raise KeysUnavailable("GitHub's signing keys cannot be fetched; try again later.")
     try:
         fetched = fetch_keys()
     except KeysUnavailable:
         cache.set(FAILED_CACHE_KEY, True, REFETCH_EVERY_SECONDS)
-        if keys is not None:
-            return None  # the cached keys stand, and this identifier is not among them
         raise
     cache.set(KEYS_CACHE_KEY, fetched, KEYS_CACHE_SECONDS)
     return fetched.get(identifier)
@@ -299,7 +298,6 @@ def batch_receive(*, body: bytes, identifier: str, signature: str, ip: str) -> l
     signature_digest = verify_signature(body=body, identifier=identifier, signature=signature)
     matches = parse_batch(body)
     actor = Actor(user=None, label=ACTOR_LABEL, origin=Origin.API, ip=ip)
-    feedback = []
     with transaction.atomic():
         try:
             with transaction.atomic():
@@ -310,19 +308,24 @@ def batch_receive(*, body: bytes, identifier: str, signature: str, ip: str) -> l
                 )
         except IntegrityError:
             raise BatchReplayed("This batch was received before.") from None
-        for match in matches:
+        # Keys are locked in one order by every batch, so two batches naming the same keys
+        # wait for each other instead of deadlocking; the answer keeps GitHub's order.
+        matched: dict[str, bool] = {}
+        for match in sorted(matches, key=lambda m: token_hash(m.token)):
             report = {"url": match.url, "source": match.source, "type": match.type}
             report |= github_location(match.url)
             result = key_report_leaked(
                 token=match.token, source=LeakSource.GITHUB, report=report, actor=actor
             )
-            feedback.append(
-                {
-                    "token_hash": token_hash(match.token),
-                    "token_type": match.type,
-                    "label": "true_positive" if result.outcome.matched else "false_positive",
-                }
-            )
+            matched[match.token] = matched.get(match.token, False) or result.outcome.matched
+    feedback = [
+        {
+            "token_hash": token_hash(match.token),
+            "token_type": match.type,
+            "label": "true_positive" if matched[match.token] else "false_positive",
+        }
+        for match in matches
+    ]
     log.info(
         "GitHub secret scanning: %d matches, %d of them keyportal keys.",
         len(feedback),

@@ -9,6 +9,7 @@ answer the same either way; only GitHub, whose reports are signed, is told
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass
 from enum import StrEnum
@@ -24,7 +25,7 @@ from django.views.decorators.debug import sensitive_variables
 from django_ratelimit.core import get_usage
 
 from accounts.access import Actor
-from accounts.models import AuditEventType
+from accounts.models import AuditEventType, Membership
 from accounts.services import audit_record
 from apikeys.models import ApiKey, LeakSource
 from apikeys.selectors import key_recipients
@@ -32,7 +33,9 @@ from apikeys.tokens import TOKEN_PATTERN, has_token_format, token_digest, token_
 from keyportal.http import client_ip
 from keyportal.mail import enqueue_mail
 
-_TOKEN_IN_TEXT = re.compile(TOKEN_PATTERN, re.ASCII)
+_TOKEN_IN_TEXT = re.compile(TOKEN_PATTERN)
+# How a report by nobody the key's organization knows is recorded.
+ANONYMOUS_REPORTER = "Leak report"
 # What the mail says of who reported the key.
 REPORTERS = {
     LeakSource.GITHUB: "GitHub secret scanning",
@@ -173,6 +176,15 @@ def _record(
     which: str,
     revoked: bool,
 ) -> None:
+    if (
+        actor.user is not None
+        and not Membership.objects.filter(
+            user=actor.user, organization_id=api_key.organization_id
+        ).exists()
+    ):
+        # A person of another organization reports anonymously: their name is not the key's
+        # organization's to read (DESIGN: never another tenant's data).
+        actor = dataclasses.replace(actor, user=None, label=ANONYMOUS_REPORTER, membership=None)
     audit_record(
         actor=actor,
         organization=api_key.organization,

@@ -28,12 +28,12 @@ _TOKEN_RE = re.compile(
 )
 KIND_BY_PREFIX = {prefix: kind for kind, prefix in PREFIXES.items()}
 # A token inside any text, for secret scanners (`keyportal scan`, gitleaks, TruffleHog; docs/cli.md
-# quotes it and a test keeps the two equal). The boundaries refuse a token-shaped piece of a longer
-# run of letters, digits or underscores, and a preview (`sk-user-...abcd`) has no run to match.
-# Written out, not built from PREFIXES, so that it can be pasted; a test keeps it in step. Go's
-# RE2 reads it as Python does with re.ASCII: `\b` between an ASCII word character and any other.
-TOKEN_PATTERN = r"\bsk-(?:user|svc|org|project)-[0-9A-Za-z]{38}\b"  # noqa: S105 - a pattern
-_TOKEN_SEARCH_RE = re.compile(TOKEN_PATTERN, re.ASCII)
+# quotes it and a test keeps the two equal). No word boundaries: a key glued to other text
+# (`API_KEY_sk-...`, `...<key>_prod`) is still a leak, and the checksum, not the pattern, tells a
+# key from a look-alike (a longer run of base62 fails it). A preview (`sk-user-...abcd`) has no run
+# to match. Written out, not built from PREFIXES, so that it can be pasted; a test keeps it in step.
+TOKEN_PATTERN = r"sk-(?:user|svc|org|project)-[0-9A-Za-z]{38}"  # noqa: S105 - a pattern
+_TOKEN_SEARCH_RE = re.compile(TOKEN_PATTERN)
 
 
 def _base62(number: int, width: int) -> str:

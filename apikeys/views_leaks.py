@@ -11,9 +11,9 @@ from django.views.decorators.http import require_http_methods
 
 from accounts.access import Actor
 from accounts.models import Origin
-from apikeys.api.leaks import RECEIVED_MESSAGE, REPORTER_LABEL
+from apikeys.api.leaks import RECEIVED_MESSAGE
 from apikeys.forms_leaks import LeakReportForm
-from apikeys.leaks import key_report_leaked, reports_limited
+from apikeys.leaks import ANONYMOUS_REPORTER, key_report_leaked, reports_limited
 from apikeys.models import LeakSource
 from keyportal.http import client_ip
 
@@ -57,4 +57,4 @@ def _reporter(request: HttpRequest) -> Actor:
     """Return the signed-in person as the reporter, or an anonymous one, with the address."""
     if request.user.is_authenticated:
         return Actor(user=request.user, ip=client_ip(request), origin=Origin.WEB)
-    return Actor(user=None, label=REPORTER_LABEL, ip=client_ip(request), origin=Origin.WEB)
+    return Actor(user=None, label=ANONYMOUS_REPORTER, ip=client_ip(request), origin=Origin.WEB)

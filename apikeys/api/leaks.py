@@ -24,7 +24,7 @@ from apikeys import github_scanning
 from apikeys.api import error
 from apikeys.api.routing import PUBLIC, Router
 from apikeys.api.schemas import Error, Strict
-from apikeys.leaks import key_report_leaked, reports_limited
+from apikeys.leaks import ANONYMOUS_REPORTER, key_report_leaked, reports_limited
 from apikeys.models import LeakSource
 from keyportal.http import client_ip
 from keyportal.names import unsafe_character
@@ -36,7 +36,6 @@ LOCATION_MAX_LENGTH = 500
 RECEIVED_MESSAGE = (
     "If this is a live keyportal key, it no longer works and its owner has been told."
 )
-REPORTER_LABEL = "Leak report"
 
 
 def _safe_text(value: str) -> str:
@@ -125,7 +124,7 @@ def report_leaked_key(request: HttpRequest, payload: LeakReport):
         token=payload.token.get_secret_value(),
         source=LeakSource.HOLDER,
         report=report,
-        actor=Actor(user=None, label=REPORTER_LABEL, origin=Origin.API, ip=client_ip(request)),
+        actor=Actor(user=None, label=ANONYMOUS_REPORTER, origin=Origin.API, ip=client_ip(request)),
     )
     # What the report did stays here: the same answer for every token.
     return Status(202, {"received": True, "message": RECEIVED_MESSAGE})

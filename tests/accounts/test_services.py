@@ -7,6 +7,7 @@ from datetime import timedelta
 import pytest
 from django.core.exceptions import ValidationError
 from django.utils import timezone
+from django_tasks_db import DatabaseBackend
 
 from accounts.access import Actor
 from accounts.models import (
@@ -36,6 +37,8 @@ from accounts.services import (
     service_account_update,
     user_signup,
 )
+from keyportal import mail
+from keyportal.mail import deliver_mail
 from tests.accounts.helpers import row_counts
 from tests.factories import MembershipFactory, UserFactory
 
@@ -442,3 +445,27 @@ def test_organizations_are_independent(org, other_org):
     )
     assert invitation.organization == other_org.organization
     assert Invitation.objects.filter(email="new@example.test").count() == 2
+
+
+def test_the_queue_holds_the_invitation_mail_sealed(org, monkeypatch, mailoutbox):
+    """The link works once and the queue is a table kept for days: what is queued is sealed
+    with the master key, and the worker opens it to send the mail."""
+    queued = []
+
+    class Queue:  # the database backend's queue, read back instead of run
+        def get_backend(self):
+            return DatabaseBackend("default", {})
+
+        def enqueue(self, **kwargs):
+            queued.append(kwargs)
+
+    monkeypatch.setattr(mail, "deliver_mail", Queue())
+    _, link = invite(org)
+
+    [kwargs] = queued  # enqueued with the invitation, in its transaction
+    token = link.rstrip("/").rsplit("/", 1)[-1]
+    assert len(token) >= 40 and token not in str(kwargs)
+    assert "invited you" not in str(kwargs)
+    deliver_mail.call(**kwargs)
+    [message] = mailoutbox
+    assert link in message.body and "invited you" in message.body

@@ -365,10 +365,15 @@ def test_the_keys_are_fetched_once_and_cached(org, github):
 
 
 def test_an_unknown_identifier_refetches_at_most_once_a_minute(org, github):
-    """A new identifier makes one refetch; a flood of made-up ones makes no more."""
+    """A new identifier makes one refetch (still unknown: 401); a flood of made-up ones within
+    the minute makes no more, answered 503 with Retry-After (a key GitHub added in that minute
+    is not lost: GitHub sends the batch again)."""
     assert send([match("x")]).status_code == 200
+    assert send([match("x")], identifier="made-up").status_code == 401
     for _ in range(5):
-        assert send([match("x")], identifier="made-up").status_code == 401
+        response = send([match("x")], identifier="made-up")
+        assert response.status_code == 503
+        assert response["Retry-After"] == "60"
     assert len(github.fetches) == 2
 
 

@@ -312,6 +312,16 @@ def test_a_token_quoted_in_the_report_is_kept_as_its_preview(org):
     assert redact_tokens({"a": [token]}) == {"a": [token_preview(token)]}
 
 
+@pytest.mark.parametrize("around", ["API_KEY_{}", "{}_prod", "x{}y", "{}Z", "key={}"])
+def test_a_token_glued_to_text_in_the_report_is_kept_as_its_preview(org, around):
+    """No word boundary lets a quoted key through: `API_KEY_sk-...` is redacted like `sk-...`."""
+    api_key, token = new_key(org)
+    report(token, report={"location": around.format(token)})
+    api_key.refresh_from_db()
+    assert api_key.compromise_report == {"location": around.format(token_preview(token))}
+    assert token not in everything_written()
+
+
 def test_the_token_is_never_written_nor_logged(org, mail_on_commit, caplog):
     """Not in the key's report, the audit log, a mail, a response, or a log line."""
     caplog.set_level(logging.DEBUG)
@@ -599,15 +609,25 @@ def test_an_unknown_key_gets_the_same_answer_on_the_page(db):
     assert response["Location"] == f"{REPORT_PAGE}?sent=1"
 
 
-def test_a_signed_in_reporter_is_recorded_as_themselves(org, other_org):
-    """Someone signed in (of any organization) is the row's actor."""
+def test_a_signed_in_member_is_recorded_as_themselves(org):
+    """A member of the key's organization who reports it is the row's actor."""
+    api_key, token = new_key(org, KeyKind.ORGANIZATION)
+    client = Client()
+    client.force_login(org.member)
+    client.post(REPORT_PAGE, {"token": token})
+    [event] = compromised_events(api_key)
+    assert (event.actor_user, event.origin) == (org.member, "web")
+
+
+def test_a_person_of_another_organization_is_recorded_anonymously(org, other_org):
+    """Another tenant's person is not named in this organization's history."""
     api_key, token = new_key(org)
     client = Client()
     client.force_login(other_org.owner)
     client.post(REPORT_PAGE, {"token": token})
     [event] = compromised_events(api_key)
-    assert event.actor_user == other_org.owner
-    assert event.origin == "web"
+    assert (event.actor_user, event.actor_label, event.origin) == (None, "Leak report", "web")
+    assert other_org.owner.email not in str(event.detail)
 
 
 @pytest.mark.parametrize(

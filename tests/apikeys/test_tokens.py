@@ -183,7 +183,7 @@ def test_token_pattern_follows_the_prefixes_and_lengths():
     """The scanners' regex, written out for pasting, says what PREFIXES and the lengths say."""
     kinds = "|".join(prefix.removeprefix("sk-").removesuffix("-") for prefix in PREFIXES.values())
     length = SECRET_LENGTH + CHECKSUM_LENGTH
-    expected = rf"\bsk-(?:{kinds})-[0-9A-Za-z]{{{length}}}\b"
+    expected = rf"sk-(?:{kinds})-[0-9A-Za-z]{{{length}}}"
 
     assert expected == TOKEN_PATTERN
     assert all(prefix == f"sk-{kind}-" for kind, prefix in PREFIXES.items())
@@ -205,13 +205,24 @@ def test_a_token_is_found_between_any_non_word_characters(kind, before, after):
 
 
 @given(kind=KINDS, extra=st.sampled_from([*BASE62, "_"]))
-def test_a_token_inside_a_longer_word_is_not_found(kind, extra):
-    """A letter, digit or underscore right before or after refuses the match: no part is taken."""
+def test_a_token_glued_to_a_word_is_still_found(kind, extra):
+    """A letter, digit or underscore right before or after (`API_KEY_sk-...`, `sk-..._prod`)
+    does not hide the key: it has leaked all the same."""
     token = generate_token(kind)
 
-    assert list(token_candidates(token + extra)) == []
-    assert list(token_candidates(extra + token)) == []
-    assert list(token_candidates(f"{token}{extra}{token}")) == []
+    assert list(token_candidates(token + extra)) == [token]
+    assert list(token_candidates(extra + token)) == [token]
+    assert list(token_candidates(f"{token}{extra}{token}")) == [token, token]
+
+
+def test_a_longer_run_is_a_candidate_that_fails_the_checksum():
+    """What only starts like a key is matched by the pattern and dropped by the checksum."""
+    token = generate_token("org")
+    longer = "sk-org-Z" + token[len("sk-org-") :]
+
+    [candidate] = token_candidates(longer)
+    assert candidate == longer[: len(token)]
+    assert not has_token_format(candidate)
 
 
 def test_previews_and_other_prefixes_are_not_candidates():

@@ -70,9 +70,7 @@ def lookalikes(token: str) -> str:
     return "\n".join(
         [
             f"broken = {broken(token)}",
-            f"too long = {token}Z",
-            f"inside a word = prefix{token}",
-            f"with an underscore = {token}_old",
+            f"starts like one = sk-org-Z{body}",
             f"other prefix = {admin}{checksum(admin)}",
             f"previews = {token_preview(token)} sk-user-...abcd sk-project-...wxyz",
             f"cut short = {token[:-1]}",
@@ -635,3 +633,18 @@ def test_exit_8_is_in_the_help_and_the_docs(run):
     assert "  8  `keyportal scan` found a key" in run("--help").stdout
     documented = re.findall(r"^\| (\d+) \| ", DOCS, flags=re.MULTILINE)
     assert [int(code) for code in documented] == sorted(EXIT_CODES)
+
+
+def test_a_key_glued_to_other_text_is_found(run, tmp_path, monkeypatch, tokens):
+    """`API_KEY_sk-...` or a key followed by `_prod`: no word boundary hides a leaked key."""
+    write(tmp_path / "glued.env", f"API_KEY_{tokens['project']}_prod\nX{tokens['user']}Y\n")
+    monkeypatch.chdir(tmp_path)
+
+    result = run("scan")
+
+    assert result.exit_code == FOUND
+    assert result.stdout.splitlines() == [
+        f"glued.env:1: {token_preview(tokens['project'])}",
+        f"glued.env:2: {token_preview(tokens['user'])}",
+    ]
+    assert_never_shown(result, *tokens.values())

@@ -14,7 +14,7 @@ from django.utils import timezone
 from accounts.access import Actor
 from accounts.models import AuditEvent, ServiceAccount, User
 from apikeys.models import ApiKey, KeyKind, KeyPolicy
-from apikeys.services import api_key_create
+from apikeys.services import api_key_create, key_policy_update
 from projects.models import Environment, Project, Target
 from tests.accounts.helpers import row_counts
 from tests.conftest import Org
@@ -212,3 +212,16 @@ def secret_part(token: str) -> str:
 def plain_text(response) -> str:
     """Return the response as text without tags, entities decoded."""
     return html.unescape(re.sub(r"<[^>]+>", "", response.content.decode()))
+
+
+def disable_unused_after(org: Org, kind: str, days: int | None) -> None:
+    """Set, as the organization's owner, the key policy that disables keys of `kind` unused for
+    `days` (None: never); no expiry rule."""
+    key_policy_update(
+        actor=Actor(user=org.owner),
+        organization=org.organization,
+        kind=kind,
+        require_expiry=False,
+        max_lifetime_days=None,
+        disable_unused_after_days=days,
+    )

@@ -147,15 +147,16 @@ def test_no_reminder_for_a_personal_key_whose_owner_is_gone(org, run, gone):
     assert mails_about(api_key) == []
 
 
-@pytest.mark.parametrize(
-    ("kind", "recipients"),
-    [
-        (KeyKind.USER, {"member"}),
-        (KeyKind.ORGANIZATION, {"owner", "admin"}),
-        (KeyKind.SERVICE_ACCOUNT, {"owner", "admin"}),
-        (KeyKind.PROJECT, {"owner", "admin"}),
-    ],
-)
+# Who hears about a key (DESIGN: the owner of a personal key; owners and admins otherwise).
+RECIPIENTS_PER_KIND = [
+    (KeyKind.USER, {"member"}),
+    (KeyKind.ORGANIZATION, {"owner", "admin"}),
+    (KeyKind.SERVICE_ACCOUNT, {"owner", "admin"}),
+    (KeyKind.PROJECT, {"owner", "admin"}),
+]
+
+
+@pytest.mark.parametrize(("kind", "recipients"), RECIPIENTS_PER_KIND)
 def test_reminder_recipients_per_kind(org, other_org, run, kind, recipients):
     """A personal key's owner is told; for other keys, the organization's owners and admins
     (not its members, nor another organization's people, nor a deactivated admin)."""
@@ -243,18 +244,25 @@ def test_two_runs_listing_the_same_keys_send_once(org, run, monkeypatch):
     assert all(len(mails_about(api_key)) == 1 for api_key in keys)
 
 
+def another_run_first(monkeypatch, step: str, job) -> dict:
+    """Make this run's first call of `step` wait while another run of `job` goes all the way
+    (two workers past the listing at once); return that other run's counts once it has run."""
+    real, other = getattr(tasks, step), {}
+
+    def interleaved(*args):
+        if not other:
+            other["started"] = True  # the other run's own calls go straight through
+            other["counts"] = job.call(now=NOW.isoformat())
+        return real(*args)
+
+    monkeypatch.setattr(tasks, step, interleaved)
+    return other
+
+
 def test_the_claim_decides_between_two_runs(org, run, monkeypatch):
     """Two workers past the listing, claiming at once: the unique notice lets one through."""
     api_key = make_key(org, KeyKind.USER, expires_at=NOW + 3 * DAY)
-    real_claim, other = tasks._claim, {}
-
-    def other_worker_claims_first(*args):
-        if not other:
-            other["started"] = True
-            other["counts"] = send_expiry_reminders.call(now=NOW.isoformat())
-        return real_claim(*args)
-
-    monkeypatch.setattr(tasks, "_claim", other_worker_claims_first)
+    other = another_run_first(monkeypatch, "_claim", send_expiry_reminders)
     counts = run(send_expiry_reminders)
     assert other["counts"]["sent_7_days"] == 1
     assert counts["sent_7_days"] == 0
@@ -424,15 +432,7 @@ def test_never_used_key_reason(org, policy, run):
     )
 
 
-@pytest.mark.parametrize(
-    ("kind", "recipients"),
-    [
-        (KeyKind.USER, {"member"}),
-        (KeyKind.ORGANIZATION, {"owner", "admin"}),
-        (KeyKind.SERVICE_ACCOUNT, {"owner", "admin"}),
-        (KeyKind.PROJECT, {"owner", "admin"}),
-    ],
-)
+@pytest.mark.parametrize(("kind", "recipients"), RECIPIENTS_PER_KIND)
 def test_disabled_key_mail(org, run, settings, kind, recipients):
     """Its owner, or the organization's owners and admins, are told which key was disabled,
     why, and how to enable it again."""
@@ -475,15 +475,7 @@ def test_stale_keys_twice_disables_once(org, policy, run):
 def test_two_runs_listing_the_same_stale_keys_disable_once(org, policy, run, monkeypatch):
     """Two workers that both list a stale key: the second finds it disabled under the lock."""
     keys = [make_key(org, created_at=NOW - 100 * DAY) for _ in range(2)]
-    real, other = tasks._disable_stale, {}
-
-    def other_worker_first(*args):
-        if not other:
-            other["started"] = True
-            other["counts"] = disable_stale_keys.call(now=NOW.isoformat())
-        return real(*args)
-
-    monkeypatch.setattr(tasks, "_disable_stale", other_worker_first)
+    other = another_run_first(monkeypatch, "_disable_stale", disable_stale_keys)
     assert run(disable_stale_keys)["disabled"] == 0
     assert other["counts"]["disabled"] == 2
     for api_key in keys:

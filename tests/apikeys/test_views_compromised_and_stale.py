@@ -11,14 +11,13 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts.access import Actor
 from apikeys.models import ApiKey, KeyKind, LeakSource
-from apikeys.services import key_policy_update
 from tests.accounts.helpers import page_text
 from tests.apikeys.conftest import (
     ORGANIZATION_KEYS_URL,
     PERSONAL_KEYS_URL,
     detail_url,
+    disable_unused_after,
     new_key,
     operator_key,
 )
@@ -231,14 +230,7 @@ def test_a_never_used_old_key_is_stale_too(client_for, org):
 def test_the_policy_says_when_an_unused_key_will_be_disabled(client_for, org):
     """With "disable keys unused for 30 days", a key unused for 20 days says it is disabled in
     10 days unless used."""
-    key_policy_update(
-        actor=Actor(user=org.owner),
-        organization=org.organization,
-        kind=KeyKind.ORGANIZATION,
-        require_expiry=False,
-        max_lifetime_days=None,
-        disable_unused_after_days=30,
-    )
+    disable_unused_after(org, KeyKind.ORGANIZATION, 30)
     api_key, _ = new_key(org, KeyKind.ORGANIZATION, name="idle")
     ApiKey.objects.filter(pk=api_key.pk).update(last_used_at=timezone.now() - timedelta(days=20))
 

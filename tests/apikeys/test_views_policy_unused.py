@@ -8,13 +8,11 @@ import re
 import pytest
 from django.core.exceptions import ValidationError
 
-from accounts.access import Actor
 from accounts.models import AuditEvent
 from apikeys.models import KeyKind, KeyPolicy
 from apikeys.policy import Policy, policy_for
-from apikeys.services import key_policy_update
 from tests.accounts.helpers import page_text
-from tests.apikeys.conftest import POLICY_URL, key_counts
+from tests.apikeys.conftest import POLICY_URL, disable_unused_after, key_counts
 from tests.apikeys.test_views_policy import policy_data
 
 pytestmark = pytest.mark.django_db
@@ -116,14 +114,7 @@ def test_a_value_not_offered_is_refused_beside_its_field(client_for, org, value)
 def test_the_service_refuses_other_periods(org, days):
     """Only the offered periods reach the database, whatever door calls the service."""
     with pytest.raises(ValidationError) as raised:
-        key_policy_update(
-            actor=Actor(user=org.owner),
-            organization=org.organization,
-            kind=KeyKind.ORGANIZATION,
-            require_expiry=False,
-            max_lifetime_days=None,
-            disable_unused_after_days=days,
-        )
+        disable_unused_after(org, KeyKind.ORGANIZATION, days)
     assert "disable_unused_after_days" in raised.value.message_dict
     assert not KeyPolicy.objects.exists()
     assert not AuditEvent.objects.filter(action="key_policy.updated").exists()

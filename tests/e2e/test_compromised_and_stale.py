@@ -13,9 +13,8 @@ import pytest
 from django.utils import timezone
 from playwright.sync_api import expect
 
-from accounts.access import Actor
 from apikeys.models import KeyKind
-from apikeys.services import key_policy_update
+from tests.apikeys.conftest import disable_unused_after
 from tests.e2e import test_accessibility as accessibility
 from tests.e2e.conftest import assert_no_unexpected_console_errors, log_in, opened_page
 from tests.e2e.console_data import build_console, make_key
@@ -61,14 +60,7 @@ def test_an_owner_reads_compromised_expiring_and_stale_keys(browser, live_server
     console = build_console(org)
     now = timezone.now()
     # Project keys unused for 30 days are disabled: one unused for 20 days is warned.
-    key_policy_update(
-        actor=Actor(user=org.owner),
-        organization=org.organization,
-        kind=KeyKind.PROJECT,
-        require_expiry=False,
-        max_lifetime_days=None,
-        disable_unused_after_days=30,
-    )
+    disable_unused_after(org, KeyKind.PROJECT, 30)
     make_key(
         org,
         KeyKind.PROJECT,

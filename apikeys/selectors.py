@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
-from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery
+from datetime import datetime, timedelta
+
+from django.db.models import CharField, Exists, OuterRef, Q, QuerySet, Subquery
+from django.db.models.functions import Cast
 
 from accounts.access import Actor
-from accounts.models import AuditEvent, Membership, Organization, Role, ServiceAccount, User
+from accounts.models import (
+    AuditEvent,
+    AuditEventType,
+    Membership,
+    Organization,
+    Role,
+    ServiceAccount,
+    User,
+)
 from apikeys import authority
 from apikeys.authority import Act
-from apikeys.models import ApiKey, DeviceAuthorization, KeyKind
+from apikeys.models import ApiKey, DeviceAuthorization, KeyKind, KeyPolicy, KeyStatus
 
 
 def api_key_list(*, actor: Actor, organization: Organization) -> QuerySet[ApiKey]:
@@ -110,3 +121,45 @@ def key_recipients(api_key: ApiKey) -> list[str]:
         .order_by("email")
         .values_list("email", flat=True)
     )
+
+
+def stale_keys(policy: KeyPolicy, moment: datetime) -> QuerySet[ApiKey]:
+    """Return the policy's keys, live and enabled, unused for its number of days at `moment`.
+
+    The days count from the last use, or for a key never used from when it was made; a
+    rotation or re-enabling since then starts them again (someone still wants the key), so a
+    key re-enabled after the policy disabled it gets the policy's days to be used.
+    Last use lags by the usage flush interval (KEYPORTAL_USAGE_FLUSH_SECONDS, seconds): nothing
+    against a policy counted in days.
+    """
+    cutoff = moment - timedelta(days=policy.disable_unused_after_days)
+    re_enabled = AuditEvent.objects.filter(
+        target_type="apikey",
+        target_id=Cast(OuterRef("pk"), CharField()),
+        action=AuditEventType.API_KEY_UPDATED,
+        detail__status=KeyStatus.ACTIVE,
+        created_at__gte=cutoff,
+    )
+    return (
+        ApiKey.objects.filter(
+            organization_id=policy.organization_id,
+            kind=policy.kind,
+            status=KeyStatus.ACTIVE,
+            revoked_at__isnull=True,
+            compromised_at__isnull=True,
+            created_at__lt=cutoff,
+        )
+        .filter(Q(expires_at__isnull=True) | Q(expires_at__gt=moment))
+        .filter(Q(last_used_at__isnull=True) | Q(last_used_at__lt=cutoff))
+        .filter(Q(rotated_at__isnull=True) | Q(rotated_at__lt=cutoff))
+        .exclude(Exists(re_enabled))
+    )
+
+
+def stale_key_counts(organization: Organization, moment: datetime) -> dict[str, int]:
+    """Return, per kind of key, how many keys the organization's policy would disable for being
+    unused if the stale-key job ran at `moment` (kinds with no such policy, or none due, left
+    out)."""
+    policies = KeyPolicy.objects.filter(organization=organization, disable_unused_after_days__gte=1)
+    counts = {policy.kind: stale_keys(policy, moment).count() for policy in policies}
+    return {kind: count for kind, count in counts.items() if count}

@@ -13,19 +13,18 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 
 from crontask import cron
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import CharField, Exists, OuterRef, Q, QuerySet
-from django.db.models.functions import Cast
+from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.tasks import task
 from django.urls import reverse
 from django_tasks_db.models import DBTaskResult
 
 from accounts.access import Actor
-from accounts.models import AuditEvent, AuditEventType, Membership, Origin
+from accounts.models import Membership, Origin
 from apikeys.models import (
     ApiKey,
     DeviceAuthorization,
@@ -37,13 +36,15 @@ from apikeys.models import (
     NoticeKind,
     SecretScanningDelivery,
 )
-from apikeys.selectors import key_recipients
+from apikeys.selectors import key_recipients, stale_keys
 from apikeys.services import api_key_update
 from keyportal.jobs import JobIncomplete, as_of, utc_text
 from keyportal.mail import enqueue_mail
 
 log = logging.getLogger(__name__)
 
+# When the stale-key policy runs each day (UTC); the key policy page says so.
+STALE_KEYS_AT = time(3, 17)
 STALE_KEY_POLICY = Actor.operator("keyportal worker (stale-key policy)", origin=Origin.WORKER)
 # A CLI polling just after its code expired still gets "expired_token", not "invalid_grant".
 DEVICE_AUTHORIZATIONS_KEPT = timedelta(days=1)
@@ -192,39 +193,6 @@ def send_expiry_reminders(now: str | None = None) -> dict[str, int]:
 # --- the stale-key policy -----------------------------------------------------------------
 
 
-def _stale_keys(policy: KeyPolicy, moment: datetime) -> QuerySet[ApiKey]:
-    """Return the policy's keys, live and enabled, unused for its number of days at `moment`.
-
-    The days count from the last use, or for a key never used from when it was made; a
-    rotation or re-enabling since then starts them again (someone still wants the key), so a
-    key re-enabled after the policy disabled it gets the policy's days to be used.
-    Last use lags by the usage flush interval (KEYPORTAL_USAGE_FLUSH_SECONDS, seconds): nothing
-    against a policy counted in days.
-    """
-    cutoff = moment - timedelta(days=policy.disable_unused_after_days)
-    re_enabled = AuditEvent.objects.filter(
-        target_type="apikey",
-        target_id=Cast(OuterRef("pk"), CharField()),
-        action=AuditEventType.API_KEY_UPDATED,
-        detail__status=KeyStatus.ACTIVE,
-        created_at__gte=cutoff,
-    )
-    return (
-        ApiKey.objects.filter(
-            organization_id=policy.organization_id,
-            kind=policy.kind,
-            status=KeyStatus.ACTIVE,
-            revoked_at__isnull=True,
-            compromised_at__isnull=True,
-            created_at__lt=cutoff,
-        )
-        .filter(Q(expires_at__isnull=True) | Q(expires_at__gt=moment))
-        .filter(Q(last_used_at__isnull=True) | Q(last_used_at__lt=cutoff))
-        .filter(Q(rotated_at__isnull=True) | Q(rotated_at__lt=cutoff))
-        .exclude(Exists(re_enabled))
-    )
-
-
 def _stale_reason(api_key: ApiKey, policy: KeyPolicy, moment: datetime) -> str:
     days = policy.disable_unused_after_days
     if api_key.last_used_at is None:
@@ -238,7 +206,7 @@ def _disable_stale(pk: int, policy: KeyPolicy, moment: datetime) -> bool:
     with transaction.atomic():
         # Checked again under the lock: a use written, a re-enabling or another run since the
         # key was listed leaves it alone.
-        api_key = _stale_keys(policy, moment).select_for_update().filter(pk=pk).first()
+        api_key = stale_keys(policy, moment).select_for_update().filter(pk=pk).first()
         if api_key is None:
             return False
         reason = _stale_reason(api_key, policy, moment)
@@ -257,7 +225,7 @@ def _disable_stale(pk: int, policy: KeyPolicy, moment: datetime) -> bool:
     return True
 
 
-@cron("17 3 * * *")
+@cron(f"{STALE_KEYS_AT.minute} {STALE_KEYS_AT.hour} * * *")
 @task()
 def disable_stale_keys(now: str | None = None) -> dict[str, int]:
     """Disable the keys each organization's policy says have gone unused too long."""
@@ -265,7 +233,7 @@ def disable_stale_keys(now: str | None = None) -> dict[str, int]:
     disabled = failed = 0
     policies = KeyPolicy.objects.filter(disable_unused_after_days__gte=1).order_by("pk")
     for policy in policies:
-        for pk in list(_stale_keys(policy, moment).order_by("pk").values_list("pk", flat=True)):
+        for pk in list(stale_keys(policy, moment).order_by("pk").values_list("pk", flat=True)):
             try:
                 disabled += _disable_stale(pk, policy, moment)
             except Exception:

@@ -7,6 +7,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
+from django.utils import timezone
 from django.views.decorators.http import require_http_methods
 
 from accounts.access import actor_from_request, org_view
@@ -14,7 +15,9 @@ from accounts.models import Role
 from apikeys.forms import PolicyForm
 from apikeys.models import KeyKind
 from apikeys.policy import policies_for
+from apikeys.selectors import stale_key_counts
 from apikeys.services import key_policy_update
+from apikeys.tasks import STALE_KEYS_AT
 from keyportal.forms import add_service_errors
 from keyportal.rendering import render_page
 
@@ -51,12 +54,27 @@ def key_policy(request: HttpRequest) -> HttpResponse:
         except ValidationError as error:
             add_service_errors(next(iter(forms.values())), error)
         else:
-            messages.success(
-                request, "The key policy has been saved. Existing keys are flagged, not changed."
-            )
+            messages.success(request, _saved_message(request.organization))
             return redirect("key_policy", org=request.organization.slug)
     rows = [(KeyKind(kind).label, forms[kind]) for kind in KeyKind.values]
     status = 422 if any(form.errors for form in forms.values()) else 200
     return render_page(
         request, "apikeys/policy.html", {"rows": rows}, partial="policy-form", status=status
+    )
+
+
+def _saved_message(organization) -> str:
+    """Say the policy is saved, and what the worker's next nightly run will disable."""
+    saved = "The key policy has been saved."
+    due = stale_key_counts(organization, timezone.now())
+    if not due:
+        return f"{saved} Existing keys are flagged, not changed."
+    said = ", ".join(
+        f"{count} {KeyKind(kind).label.lower()} key{'s' if count != 1 else ''}"
+        for kind, count in due.items()
+    )
+    return (
+        f"{saved} Unused for longer than it allows: {said}. The worker disables them at its "
+        f"next daily run ({STALE_KEYS_AT:%H:%M} UTC) unless they are used before; their owners "
+        "are emailed."
     )

@@ -4,15 +4,17 @@ beside its field when it is not one of the choices."""
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.utils import timezone
 
 from accounts.models import AuditEvent
-from apikeys.models import KeyKind, KeyPolicy
+from apikeys.models import ApiKey, KeyKind, KeyPolicy, KeyStatus
 from apikeys.policy import Policy, policy_for
 from tests.accounts.helpers import page_text
-from tests.apikeys.conftest import POLICY_URL, disable_unused_after, key_counts
+from tests.apikeys.conftest import POLICY_URL, disable_unused_after, key_counts, new_key
 from tests.apikeys.test_views_policy import policy_data
 
 pytestmark = pytest.mark.django_db
@@ -118,3 +120,31 @@ def test_the_service_refuses_other_periods(org, days):
     assert "disable_unused_after_days" in raised.value.message_dict
     assert not KeyPolicy.objects.exists()
     assert not AuditEvent.objects.filter(action="key_policy.updated").exists()
+
+
+def test_saving_says_what_the_next_run_will_disable(client_for, org, bot, other_org):
+    """The owner learns, on saving, how many keys the new rule catches at the worker's next
+    run, per kind, and that nothing was disabled yet; keys in use and other organizations'
+    keys are not counted."""
+    long_ago = timezone.now() - timedelta(days=120)
+    for name in ("idle one", "idle two"):
+        api_key, _ = new_key(org, KeyKind.SERVICE_ACCOUNT, owner=bot, name=name)
+        ApiKey.objects.filter(pk=api_key.pk).update(created_at=long_ago)
+    used, _ = new_key(org, KeyKind.SERVICE_ACCOUNT, owner=bot, name="in use")
+    elsewhere, _ = new_key(other_org, KeyKind.ORGANIZATION, name="idle elsewhere")
+    ApiKey.objects.filter(pk=elsewhere.pk).update(created_at=long_ago)
+    disable_unused_after(other_org, KeyKind.ORGANIZATION, 30)
+    ApiKey.objects.filter(pk=used.pk).update(created_at=long_ago, last_used_at=timezone.now())
+    client = client_for(org.owner)
+
+    response = client.post(
+        POLICY_URL, {**policy_data(), "svc-disable_unused_after_days": "90"}, follow=True
+    )
+
+    [message] = [str(m) for m in response.context["messages"]]
+    assert message == (
+        "The key policy has been saved. Unused for longer than it allows: 2 service account "
+        "keys. The worker disables them at its next daily run (03:17 UTC) unless they are used "
+        "before; their owners are emailed."
+    )
+    assert ApiKey.objects.filter(status=KeyStatus.DISABLED).count() == 0

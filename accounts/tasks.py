@@ -14,11 +14,10 @@ from importlib import import_module
 from axes.models import AccessAttempt, AccessFailureLog, AccessLog
 from crontask import cron
 from django.conf import settings
-from django.db.models import QuerySet
 from django.tasks import task
 from django.utils import timezone
 
-from keyportal.jobs import as_of, utc_text
+from keyportal.jobs import as_of, delete_rows, utc_text
 
 log = logging.getLogger(__name__)
 
@@ -37,11 +36,6 @@ def _clear_expired_sessions() -> int | None:
     return expired
 
 
-def _delete(queryset: QuerySet) -> int:
-    _, per_model = queryset.delete()
-    return per_model.get(queryset.model._meta.label, 0)
-
-
 @cron("47 4 * * *")
 @task()
 def sign_in_housekeeping(now: str | None = None) -> dict[str, int | None]:
@@ -57,9 +51,9 @@ def sign_in_housekeeping(now: str | None = None) -> dict[str, int | None]:
     cutoff = moment - timedelta(days=settings.KEYPORTAL_LOGIN_RECORDS_RETENTION_DAYS)
     deleted = {
         "sessions": _clear_expired_sessions(),
-        "attempts": _delete(AccessAttempt.objects.filter(attempt_time__lt=cutoff)),
-        "failures": _delete(AccessFailureLog.objects.filter(attempt_time__lt=cutoff)),
-        "logins": _delete(AccessLog.objects.filter(attempt_time__lt=cutoff)),
+        "attempts": delete_rows(AccessAttempt.objects.filter(attempt_time__lt=cutoff)),
+        "failures": delete_rows(AccessFailureLog.objects.filter(attempt_time__lt=cutoff)),
+        "logins": delete_rows(AccessLog.objects.filter(attempt_time__lt=cutoff)),
     }
     log.info(
         "Sign-in housekeeping as of %s: deleted %s expired sessions, %d attempts, "

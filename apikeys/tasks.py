@@ -38,7 +38,7 @@ from apikeys.models import (
 )
 from apikeys.selectors import key_recipients, stale_keys
 from apikeys.services import api_key_update
-from keyportal.jobs import JobIncomplete, as_of, utc_text
+from keyportal.jobs import JobIncomplete, as_of, delete_rows, utc_text
 from keyportal.mail import enqueue_mail
 
 log = logging.getLogger(__name__)
@@ -253,12 +253,6 @@ def disable_stale_keys(now: str | None = None) -> dict[str, int]:
 # --- housekeeping ---------------------------------------------------------------------------
 
 
-def _delete(queryset: QuerySet) -> int:
-    """Delete the rows and return how many of the queryset's own model went."""
-    _, per_model = queryset.delete()
-    return per_model.get(queryset.model._meta.label, 0)
-
-
 @cron("37 4 * * *")
 @task()
 def housekeeping(now: str | None = None) -> dict[str, int]:
@@ -267,14 +261,14 @@ def housekeeping(now: str | None = None) -> dict[str, int]:
     usage_kept = timedelta(days=settings.KEYPORTAL_USAGE_RETENTION_DAYS)
     results_kept = timedelta(days=settings.KEYPORTAL_TASK_RESULTS_RETENTION_DAYS)
     deleted = {
-        "device_authorizations": _delete(
+        "device_authorizations": delete_rows(
             DeviceAuthorization.objects.filter(expires_at__lt=moment - DEVICE_AUTHORIZATIONS_KEPT)
         ),
-        "usage_days": _delete(KeyUsage.objects.filter(day__lt=(moment - usage_kept).date())),
-        "scanning_deliveries": _delete(
+        "usage_days": delete_rows(KeyUsage.objects.filter(day__lt=(moment - usage_kept).date())),
+        "scanning_deliveries": delete_rows(
             SecretScanningDelivery.objects.filter(received_at__lt=moment - SCANNING_DELIVERIES_KEPT)
         ),
-        "task_results": _delete(
+        "task_results": delete_rows(
             DBTaskResult.objects.finished().filter(finished_at__lt=moment - results_kept)
         ),
     }

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from django.db.models import QuerySet
 from django.tasks import Task
 from django.utils import timezone
 from django.utils.module_loading import import_string
@@ -48,3 +49,9 @@ def utc_text(moment: datetime) -> str:
 class JobIncomplete(Exception):
     """Some items of a job failed (each is logged); the others are done, and the next run
     tries the failed ones again. Raised at the end so the worker records the run as failed."""
+
+
+def delete_rows(queryset: QuerySet) -> int:
+    """Delete the rows (housekeeping) and return how many of the queryset's own model went."""
+    _, per_model = queryset.delete()
+    return per_model.get(queryset.model._meta.label, 0)

@@ -295,29 +295,37 @@ def test_a_failed_reminder_leaves_the_others_and_is_sent_next_run(org, run, monk
     assert [len(mails_about(k)) for k in keys] == [1, 1, 1]
 
 
-@pytest.mark.django_db(transaction=True)
-def test_reminders_from_workers_at_the_same_moment_go_once(org):
-    """Four workers running the job at the same moment, on PostgreSQL: each mail goes once."""
+def at_the_same_moment(job, workers: int = 4) -> list[dict]:
+    """Run `job` as of NOW on `workers` threads released together, each with its own database
+    connection (PostgreSQL: real concurrent transactions); return their counts."""
     if connection.vendor != "postgresql":
         pytest.skip("concurrent transactions need PostgreSQL (SQLite takes turns)")
-    keys = [make_key(org, KeyKind.USER, expires_at=NOW + 3 * DAY) for _ in range(10)]
-    start, results, errors = threading.Barrier(4), [], []
+    start, results, errors = threading.Barrier(workers), [], []
 
     def worker():
         try:
             start.wait(timeout=10)
-            results.append(send_expiry_reminders.call(now=NOW.isoformat()))
+            results.append(job.call(now=NOW.isoformat()))
         except Exception as error:  # pragma: no cover - shown by the assertion below
             errors.append(error)
         finally:
             connections.close_all()
 
-    threads = [threading.Thread(target=worker) for _ in range(4)]
+    threads = [threading.Thread(target=worker) for _ in range(workers)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join(timeout=60)
     assert errors == []
+    assert len(results) == workers
+    return results
+
+
+@pytest.mark.django_db(transaction=True)
+def test_reminders_from_workers_at_the_same_moment_go_once(org):
+    """Four workers running the job at the same moment, on PostgreSQL: each mail goes once."""
+    keys = [make_key(org, KeyKind.USER, expires_at=NOW + 3 * DAY) for _ in range(10)]
+    results = at_the_same_moment(send_expiry_reminders)
     assert sum(r["sent_7_days"] for r in results) == 10
     assert all(len(mails_about(api_key)) == 1 for api_key in keys)
     assert KeyNotice.objects.count() == 10
@@ -611,3 +619,19 @@ def test_as_of_reads_iso_8601_and_takes_utc_for_a_naive_time():
     assert as_of("2026-03-01T09:00").isoformat() == "2026-03-01T09:00:00+00:00"
     assert as_of("2026-03-01T09:00+02:00").isoformat() == "2026-03-01T09:00:00+02:00"
     assert abs(as_of(None) - timezone.now()) < MINUTE
+
+
+@pytest.mark.django_db(transaction=True)
+def test_stale_keys_from_workers_at_the_same_moment_are_disabled_once(org, policy):
+    """Four workers disabling at the same moment, on PostgreSQL: each stale key is disabled
+    once, recorded once, and its owners and admins are emailed once."""
+    keys = [make_key(org, created_at=NOW - 100 * DAY) for _ in range(10)]
+    results = at_the_same_moment(disable_stale_keys)
+    assert sum(r["disabled"] for r in results) == 10
+    assert sum(r["failed"] for r in results) == 0
+    for api_key in keys:
+        api_key.refresh_from_db()
+        assert api_key.status == KeyStatus.DISABLED
+        edits = AuditEvent.objects.filter(target_id=str(api_key.pk), action="api_key.updated")
+        assert edits.count() == 1
+        assert len(mails_about(api_key)) == 2  # owner and admin

@@ -9,8 +9,16 @@ from __future__ import annotations
 
 from apikeys.models import ApiKey
 
-# The report's fields that may be shown; anything else stored in it stays in the database.
-REPORT_FIELDS = ("url", "repository", "file", "commit", "location")
+# The report's fields that may be shown, with what the mail calls them; anything else stored in
+# it stays in the database.
+REPORT_LABELS = {
+    "repository": "Repository",
+    "file": "File",
+    "commit": "Commit",
+    "url": "Address",
+    "location": "Where, as the person reporting it wrote",
+}
+REPORT_FIELDS = tuple(REPORT_LABELS)
 MAX_TEXT = 500
 
 

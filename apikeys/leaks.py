@@ -27,6 +27,7 @@ from django_ratelimit.core import get_usage
 from accounts.access import Actor
 from accounts.models import AuditEventType, Membership
 from accounts.services import audit_record
+from apikeys.compromise import REPORT_LABELS
 from apikeys.models import ApiKey, LeakSource
 from apikeys.selectors import key_recipients
 from apikeys.tokens import TOKEN_PATTERN, has_token_format, token_digest, token_preview
@@ -204,14 +205,7 @@ def _record(
 
 def leak_place(report: dict) -> list[tuple[str, str]]:
     """Return where the report says the key was found, as (label, text) lines to show."""
-    labels = (
-        ("repository", "Repository"),
-        ("file", "File"),
-        ("commit", "Commit"),
-        ("url", "Address"),
-        ("location", "Where, as the person reporting it wrote"),
-    )
-    return [(label, str(report[key])) for key, label in labels if report.get(key)]
+    return [(label, str(report[key])) for key, label in REPORT_LABELS.items() if report.get(key)]
 
 
 def _mail(api_key: ApiKey, source: LeakSource, report: dict, *, previous: bool) -> None:

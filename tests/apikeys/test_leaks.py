@@ -673,7 +673,9 @@ def test_the_page_shares_the_limit_with_the_api(org, settings):
     api_key, token = new_key(org)
     response = Client().post(REPORT_PAGE, {"token": token})
     assert response.status_code == 429
-    assert int(response["Retry-After"]) > 60
+    # django-ratelimit's windows are fixed (staggered per address), so the wait is anywhere in
+    # the hour: asserting more than a minute failed once, when the window was about to turn.
+    assert 1 <= int(response["Retry-After"]) <= 3600
     assert "Too many reports from your address" in response.content.decode()
     assert token not in response.content.decode()
     assert not ApiKey.objects.get(pk=api_key.pk).is_compromised

@@ -48,6 +48,7 @@ class Act(StrEnum):
     NARROW = "narrow"  # fewer grants, narrower scopes, or an earlier expiry
     WIDEN = "widen"  # more grants or wider scopes
     EXTEND = "extend"  # a later expiry, or none at all
+    LOOSEN = "loosen"  # fewer protections: more addresses, higher limits, a larger budget
     DISABLE = "disable"
     ENABLE = "enable"
     ROTATE = "rotate"
@@ -67,6 +68,7 @@ ACT_PHRASES = {
     Act.NARROW: "narrow",
     Act.WIDEN: "widen the permissions of",
     Act.EXTEND: "extend the expiry of",
+    Act.LOOSEN: "loosen the protections of",
     Act.DISABLE: "disable",
     Act.ENABLE: "enable",
     Act.ROTATE: "rotate",
@@ -77,7 +79,9 @@ ACT_PHRASES = {
 # nobody needs to hold what the key holds (rule 3).
 TAKE_AWAY = frozenset({Act.DISABLE, Act.REVOKE})
 # Handing power on or keeping it alive: the actor must hold every grant the key will hold.
-GIVE = frozenset({Act.CREATE, Act.WIDEN, Act.EXTEND, Act.ENABLE, Act.ROTATE, Act.EXPLORE})
+GIVE = frozenset(
+    {Act.CREATE, Act.WIDEN, Act.EXTEND, Act.LOOSEN, Act.ENABLE, Act.ROTATE, Act.EXPLORE}
+)
 
 
 # --- who the actor is, and what it holds ---------------------------------------------------

@@ -1,4 +1,5 @@
-"""Search and filters of the keys tables: name, owner's email, status, kind and last use.
+"""Search and filters of the keys tables: name, owner's email, status, kind, last use and
+protections.
 
 The filters come from the query string, so a reloaded page, the back button and a shared link
 show the same keys. Bad values never reach a query: the form says what is wrong, next to the
@@ -34,6 +35,18 @@ UNUSED_CHOICES = [
     ("365", "Not used for 365 days"),
     ("never", "Never used"),
 ]
+# Keys narrowed beyond their grants (apikeys/protections.py).
+PROTECTION_CHOICES = [
+    ("", "Any protection"),
+    ("ip_allowlist", "Has an IP allowlist"),
+    ("rate_limited", "Rate limited"),
+    ("budget", "Has a usage budget"),
+]
+_PROTECTION_FIELDS = {
+    "ip_allowlist": "allowed_ips",
+    "rate_limited": "rate_limits",
+    "budget": "budget",
+}
 KIND_CHOICES = [
     ("", "Every kind"),
     (KeyKind.USER, "Personal"),
@@ -81,6 +94,13 @@ class KeyFilterForm(FilterForm):
         error_messages={"invalid_choice": "Choose a time of last use from the list."},
     )
 
+    protection = forms.ChoiceField(
+        label="Protection",
+        required=False,
+        choices=PROTECTION_CHOICES,
+        error_messages={"invalid_choice": "Choose a protection from the list."},
+    )
+
     def __init__(self, data, *, with_owner: bool, with_kind: bool):
         super().__init__(data)
         if not with_owner:
@@ -125,6 +145,8 @@ def apply_filters(keys: QuerySet[ApiKey], data: dict) -> QuerySet[ApiKey]:
     """Apply a valid form's cleaned data to the keys the viewer may see."""
     keys = with_status(keys, data.get("status") or "")
     keys = with_unused(keys, data.get("unused") or "")
+    if data.get("protection") in _PROTECTION_FIELDS:
+        keys = keys.filter(protections__has_key=_PROTECTION_FIELDS[data["protection"]])
     if data.get("q"):
         keys = keys.filter(name__icontains=data["q"])
     if data.get("kind"):

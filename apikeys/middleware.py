@@ -1,4 +1,5 @@
-"""Refuse an API request whose URL holds a key, whichever route it is for."""
+"""The API's edge: refuse a request whose URL holds a key, whichever route it is for; tell a
+key with rate limits where it stands."""
 
 from __future__ import annotations
 
@@ -23,4 +24,11 @@ class KeyInURLMiddleware:
             return api.on_exception(
                 request, failed_attempt(request, "invalid_key", URL_KEY_MESSAGE)
             )
-        return self.get_response(request)
+        response = self.get_response(request)
+        # A key with rate limits learns on every response how much of each window is left
+        # (the RateLimit fields of the IETF httpapi draft); refusals carry them already.
+        limits = getattr(getattr(request, "auth", None), "limits", None)
+        if limits is not None:
+            for name, value in limits.headers().items():
+                response.headers.setdefault(name, value)
+        return response

@@ -106,6 +106,16 @@ class ApiKey(models.Model):
     compromised_source = models.CharField(max_length=10, choices=LeakSource.choices, blank=True)
     compromise_report = models.JSONField(default=dict, blank=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
+    # The addresses it works from, its rate limits and its usage budget
+    # (apikeys/protections.py); {} for none, so a plain key's check reads no more than that.
+    protections = models.JSONField(default=dict, blank=True)
+    # The budget's remaining count as apikeys.usage last wrote it, and the refill period that
+    # count belongs to; the live counter is in the shared cache (apikeys/limits.py).
+    budget_remaining = models.BigIntegerField(null=True, blank=True)
+    budget_period = models.CharField(max_length=10, blank=True)
+    # The last address the allowlist refused, and when (written in batches with usage).
+    last_refused_ip = models.GenericIPAddressField(null=True, blank=True)
+    last_refused_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     origin = models.CharField(max_length=10, choices=Origin.choices, default=Origin.WEB)
 
@@ -215,6 +225,10 @@ class KeyPolicy(models.Model):
     # The worker disables keys of this kind not used for this many days (never used: since
     # they were made); None keeps unused keys.
     disable_unused_after_days = models.PositiveIntegerField(null=True, blank=True)
+    # The rate limit a new key of this kind starts with (apikeys/protections.py WINDOWS); its
+    # maker may change it. None: new keys start without one.
+    default_rate_limit = models.PositiveIntegerField(null=True, blank=True)
+    default_rate_window = models.CharField(max_length=10, blank=True)
 
     class Meta:
         constraints = [

@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from accounts.models import Organization
 from apikeys.models import ApiKey, KeyKind, KeyPolicy
+from apikeys.protections import Window
 
 
 @dataclass(frozen=True)
@@ -18,6 +19,8 @@ class Policy:
     max_lifetime_days: int | None = None
     # The worker disables keys of this kind not used for this many days; None keeps them.
     disable_unused_after_days: int | None = None
+    # The rate limit a new key of this kind starts with (its maker may change it).
+    default_rate_limit: Window | None = None
 
     def describe(self) -> str:
         if self.max_lifetime_days:
@@ -47,7 +50,14 @@ EXPIRY_LABELS = {
 def policies_for(*, organization: Organization) -> dict[str, Policy]:
     """Return the organization's policy for every kind of key, defaults filled in."""
     stored = {
-        row.kind: Policy(row.require_expiry, row.max_lifetime_days, row.disable_unused_after_days)
+        row.kind: Policy(
+            row.require_expiry,
+            row.max_lifetime_days,
+            row.disable_unused_after_days,
+            Window(row.default_rate_limit, row.default_rate_window)
+            if row.default_rate_limit
+            else None,
+        )
         for row in KeyPolicy.objects.filter(organization=organization)
     }
     return {kind: stored.get(kind, DEFAULT_POLICIES.get(kind, Policy())) for kind in KeyKind.values}

@@ -35,6 +35,14 @@ from apikeys.policy import (
 )
 from apikeys.power import ORGANIZATION, Power, beyond, contains
 from apikeys.presets import preset_permissions
+from apikeys.protections import (
+    Budget,
+    as_json,
+    clean_allowed_ips,
+    clean_budget,
+    clean_rate_limits,
+    loosens,
+)
 from apikeys.scopes import clean_scopes
 from apikeys.tokens import generate_token, token_digest, token_preview
 from keyportal.validators import validate_display_name
@@ -171,12 +179,17 @@ def api_key_create(
     scopes: dict | None = None,
     preset: str = KeyPreset.CUSTOM,
     expires_at: datetime | None = None,
+    allowed_ips: list[str] | str = (),
+    rate_limits: list | None = None,
+    budget: dict | None = None,
 ) -> tuple[ApiKey, str]:
     """Create a key and return it with its plaintext token, which is never stored or shown again.
 
     A preset other than custom chooses the permissions (apikeys.presets). The actor must hold
     every grant the key will hold (DESIGN rule 1), and personal keys are made only by the
-    person they belong to (rule 2).
+    person they belong to (rule 2). Protections (apikeys.protections): the addresses it works
+    from, its rate limits (None: the policy's default for the kind; [] none) and its budget
+    ({"amount", "refill", "refill_amount"}, or None).
     """
     owner = organization if kind == KeyKind.ORGANIZATION else owner
     _check_owner(organization, kind, owner)
@@ -205,7 +218,11 @@ def api_key_create(
         owner_user_id=owner.pk if kind == KeyKind.USER else None,
         power=authority.key_power(future, cut=False),
     )
-    _check_expiry(policy_for(organization=organization, kind=kind), expires_at)
+    policy = policy_for(organization=organization, kind=kind)
+    _check_expiry(policy, expires_at)
+    if rate_limits is None:
+        rate_limits = [policy.default_rate_limit] if policy.default_rate_limit else []
+    protections, found = _clean_protections(allowed_ips, rate_limits, budget)
     token = generate_token(kind)
     with transaction.atomic():
         if kind == KeyKind.SERVICE_ACCOUNT:
@@ -225,10 +242,35 @@ def api_key_create(
             scopes=scopes,
             preset=preset,
             expires_at=expires_at,
+            protections=protections,
+            budget_remaining=found.amount if found else None,
+            budget_period=found.period(timezone.now()) if found else "",
             origin=actor.origin,
         )
         _record(actor, api_key, AuditEventType.API_KEY_CREATED)
     return api_key, token
+
+
+def _clean_protections(
+    allowed_ips: list[str] | str, rate_limits: list, budget: dict | None
+) -> tuple[dict, Budget | None]:
+    """Return the protections as the row stores them, and the budget; raise ValidationError
+    naming each bad field (all of them, so a form shows every problem at once)."""
+    problems: dict[str, list[str]] = {}
+    cleaned: dict = {}
+    for field, clean in (
+        ("allowed_ips", lambda: clean_allowed_ips(allowed_ips or [])),
+        ("rate_limits", lambda: clean_rate_limits(rate_limits or [])),
+        ("budget", lambda: clean_budget(**budget) if budget else None),
+    ):
+        try:
+            cleaned[field] = clean()
+        except ValidationError as error:
+            for name, messages in error.message_dict.items():
+                problems.setdefault(name, []).extend(messages)
+    if problems:
+        raise ValidationError(problems)
+    return as_json(**cleaned), cleaned["budget"]
 
 
 def _preset_grants(
@@ -278,6 +320,18 @@ def _preset_act(before: str, after: str) -> Act | None:
     return Act.WIDEN if after == KeyPreset.ROLE else Act.NARROW
 
 
+def _protections_act(api_key: ApiKey, after: dict) -> Act | None:
+    """Return whether new protections loosen the key (more addresses, higher or fewer limits,
+    a larger or refilled budget), tighten it, or change nothing."""
+    if after == api_key.protections:
+        return None
+    return (
+        Act.LOOSEN
+        if loosens(api_key.protections, after, api_key.budget_remaining)
+        else (Act.NARROW)
+    )
+
+
 def _grants_act(before: Power, after: Power) -> Act | None:
     """Return whether new grants widen the key, narrow it, or change nothing."""
     if after == before:
@@ -296,6 +350,9 @@ def api_key_update(
     scopes: dict | object = UNCHANGED,
     preset: str | object = UNCHANGED,
     expires_at: datetime | object | None = UNCHANGED,
+    allowed_ips: list[str] | str | object = UNCHANGED,
+    rate_limits: list | object = UNCHANGED,
+    budget: dict | object | None = UNCHANGED,
     reason: str = "",
 ) -> ApiKey:
     """Change what is given of a key's name, status, permissions, scopes, preset and expiry.
@@ -305,6 +362,9 @@ def api_key_update(
     personal keys; widening, extending and enabling need the actor to hold every grant the
     key will hold. Permissions given without scopes keep the scopes they had; given without a
     preset, they are a custom choice. A preset other than custom chooses the permissions.
+    Protections given replace the key's (as on create; `budget` None removes it, a budget
+    starts counting again from its amount); more addresses, higher limits or a larger budget
+    loosen the key, which needs the actor to hold every grant it holds.
     A revoked key cannot be changed. A `reason` (the stale-key policy's) goes into the history.
     """
     if status is not UNCHANGED and status not in KeyStatus.values:
@@ -319,7 +379,22 @@ def api_key_update(
             "scopes": api_key.scopes,
             "preset": api_key.preset,
             "expires_at": api_key.expires_at if expires_at is UNCHANGED else expires_at,
+            "protections": api_key.protections,
         }
+        found: Budget | object | None = UNCHANGED
+        if any(v is not UNCHANGED for v in (allowed_ips, rate_limits, budget)):
+            current = api_key.protections
+            new, found = _clean_protections(
+                current.get("allowed_ips", []) if allowed_ips is UNCHANGED else allowed_ips,
+                current.get("rate_limits", []) if rate_limits is UNCHANGED else rate_limits,
+                None if budget is UNCHANGED else budget,
+            )
+            if budget is UNCHANGED:
+                found = UNCHANGED
+                new = {k: v for k, v in new.items() if k != "budget"}
+                if "budget" in current:
+                    new["budget"] = current["budget"]
+            values["protections"] = new
         if name is not UNCHANGED:
             # Only a new name: an old one must not stop a key from being disabled or revoked.
             _check_name_shown(values["name"])
@@ -355,6 +430,7 @@ def api_key_update(
             if values["status"] != api_key.status
             else None,
             _preset_act(api_key.preset, values["preset"]),
+            _protections_act(api_key, values["protections"]),
         ]
         # What the key will hold, cut to its owner's role if personal; and what the edit adds,
         # uncut: nobody stores in a key a grant they do not hold, even one the role hides.
@@ -383,9 +459,15 @@ def api_key_update(
             exclude=api_key.pk,
         )
         changed = [field for field, value in values.items() if getattr(api_key, field) != value]
+        fields = list(values)
+        if found is not UNCHANGED:
+            # A budget set anew counts from its amount, in the period it is set in.
+            values["budget_remaining"] = found.amount if found else None
+            values["budget_period"] = found.period(timezone.now()) if found else ""
+            fields += ["budget_remaining", "budget_period"]
         for field, value in values.items():
             setattr(api_key, field, value)
-        api_key.save(update_fields=list(values))
+        api_key.save(update_fields=fields)
         # The new status goes with a status change: the history says "Disabled" or "Enabled".
         status_detail = {"status": api_key.status} if "status" in changed else {}
         if reason:
@@ -522,9 +604,11 @@ def key_policy_update(
     require_expiry: bool,
     max_lifetime_days: int | None,
     disable_unused_after_days: int | None = None,
+    default_rate_limit: dict | None = None,
 ) -> KeyPolicy:
     """Set the organization's policy for one kind of key; existing keys are flagged, not changed
-    (the worker, not this, disables unused keys)."""
+    (the worker, not this, disables unused keys). `default_rate_limit` ({"limit", "window"}, or
+    None) is the rate limit new keys of the kind start with."""
     if kind not in KeyKind.values:
         raise ValidationError({"kind": "Unknown kind of key."})
     if max_lifetime_days is not None and not 1 <= max_lifetime_days <= 3650:
@@ -533,6 +617,12 @@ def key_policy_update(
         disable_unused_after_days not in DISABLE_UNUSED_DAYS
     ):
         raise ValidationError({"disable_unused_after_days": DISABLE_UNUSED_PROBLEM})
+    window = None
+    if default_rate_limit:
+        try:
+            (window,) = clean_rate_limits([default_rate_limit])
+        except ValidationError as error:
+            raise ValidationError({"default_rate_limit": error.messages}) from None
     with transaction.atomic():
         policy, _ = KeyPolicy.objects.update_or_create(
             organization=organization,
@@ -541,6 +631,8 @@ def key_policy_update(
                 "require_expiry": require_expiry,
                 "max_lifetime_days": max_lifetime_days,
                 "disable_unused_after_days": disable_unused_after_days,
+                "default_rate_limit": window.limit if window else None,
+                "default_rate_window": window.window if window else "",
             },
         )
         audit_record(
@@ -553,6 +645,7 @@ def key_policy_update(
                 "require_expiry": require_expiry,
                 "max_lifetime_days": max_lifetime_days,
                 "disable_unused_after_days": disable_unused_after_days,
+                "default_rate_limit": window.describe() if window else None,
             },
         )
     return policy

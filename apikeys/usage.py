@@ -6,6 +6,11 @@ worker that exits cleanly writes what it holds. So a count lags by at most that 
 the write itself), and a worker killed without warning (SIGKILL, out of memory, power loss)
 loses at most its last interval of counts. Counts only add up (count = count + n), so any
 number of workers and hosts can flush into the same rows.
+
+The same batches write what a key's usage budget has left (the counter itself is in the shared
+cache, apikeys/limits.py) and the last address its allowlist refused. A budget's count is only
+ever lowered, within its version and refill period, so workers flushing in any order leave the
+lowest count any of them saw.
 """
 
 from __future__ import annotations
@@ -28,6 +33,10 @@ log = logging.getLogger(__name__)
 _lock = threading.Lock()
 _counts: Counter[tuple[int, date]] = Counter()
 _last_used: dict[int, datetime] = {}
+# key id -> (budget version, refill period, lowest remaining count seen)
+_budgets: dict[int, tuple[str, str, int]] = {}
+# key id -> (address, when): the last request its allowlist refused
+_refused: dict[int, tuple[str, datetime]] = {}
 _flusher: threading.Thread | None = None
 
 
@@ -40,14 +49,49 @@ def record_use(api_key_id: int) -> None:
     _ensure_flusher()
 
 
+def record_budget(api_key_id: int, version: str, period: str, remaining: int) -> None:
+    """Remember what the key's budget had left after a request (from the cache's answer)."""
+    with _lock:
+        seen = _budgets.get(api_key_id)
+        if (
+            seen is None
+            or seen[0] != version
+            or period > seen[1]
+            or (period == seen[1] and remaining < seen[2])
+        ):
+            _budgets[api_key_id] = (version, period, remaining)
+    _ensure_flusher()
+
+
+def record_limits(api_key_id: int, outcome) -> None:
+    """Remember what the key's budget had left, from an apikeys.limits.Outcome."""
+    found = outcome.budget
+    if found is not None and outcome.budget_remaining is not None:
+        record_budget(api_key_id, found.version, outcome.budget_period, outcome.budget_remaining)
+
+
+def record_refused_ip(api_key_id: int, address: str) -> None:
+    """Remember the address a request came from that the key's allowlist refused."""
+    with _lock:
+        _refused[api_key_id] = (address, timezone.now())
+    _ensure_flusher()
+
+
 def flush() -> int:
-    """Write the buffered counts and last-used times; return how many rows were touched."""
+    """Write the buffered counts, last-used times, budgets and refused addresses; return how
+    many rows were touched."""
     with _lock:
         counts, last_used = _counts.copy(), dict(_last_used)
+        budgets, refused = dict(_budgets), dict(_refused)
         _counts.clear()
         _last_used.clear()
+        _budgets.clear()
+        _refused.clear()
+    with transaction.atomic():
+        _write_budgets(budgets)
+        _write_refused(refused)
     if not counts:
-        return 0
+        return len(budgets) + len(refused)
     with transaction.atomic():
         for (key_id, day), n in sorted(counts.items()):
             updated = KeyUsage.objects.filter(api_key_id=key_id, day=day).update(
@@ -64,7 +108,25 @@ def flush() -> int:
             ApiKey.objects.filter(
                 Q(last_used_at__lt=when) | Q(last_used_at__isnull=True), pk=key_id
             ).update(last_used_at=when)
-    return len(counts)
+    return len(counts) + len(budgets) + len(refused)
+
+
+def _write_budgets(budgets: dict[int, tuple[str, str, int]]) -> None:
+    for key_id, (version, period, remaining) in sorted(budgets.items()):
+        # Only lower the count of the same budget (its version) in the same period, or start a
+        # later period: a worker flushing late never raises what another wrote.
+        ApiKey.objects.filter(pk=key_id, protections__budget__version=version).filter(
+            Q(budget_remaining__isnull=True)
+            | Q(budget_period__lt=period)
+            | Q(budget_period=period, budget_remaining__gt=max(remaining, 0))
+        ).update(budget_remaining=max(remaining, 0), budget_period=period)
+
+
+def _write_refused(refused: dict[int, tuple[str, datetime]]) -> None:
+    for key_id, (address, when) in sorted(refused.items()):
+        ApiKey.objects.filter(
+            Q(last_refused_at__lt=when) | Q(last_refused_at__isnull=True), pk=key_id
+        ).update(last_refused_ip=address, last_refused_at=when)
 
 
 def _run() -> None:
@@ -94,6 +156,8 @@ def discard() -> None:
     with _lock:
         _counts.clear()
         _last_used.clear()
+        _budgets.clear()
+        _refused.clear()
 
 
 @atexit.register

@@ -19,9 +19,11 @@ from django.db.models import Model, OuterRef, Q, Subquery
 from django.utils import timezone
 
 from accounts.models import Membership
+from apikeys import limits
 from apikeys.models import ApiKey, KeyKind, KeyStatus
 from apikeys.permissions import ALL, ROLE_PERMISSIONS
 from apikeys.power import Power
+from apikeys.protections import allowed_ips, ip_allowed
 from apikeys.tokens import has_token_format, token_digest
 
 
@@ -32,6 +34,25 @@ class KeyRejected(Exception):
         super().__init__(message)
         self.code = code
         self.message = message
+
+
+class KeyRefused(KeyRejected):
+    """A valid key its own protections refuse (apikeys/protections.py): 403 ip_not_allowed or
+    usage_exhausted, 429 rate_limited. Not a failed attempt: the key is known and works."""
+
+    def __init__(self, code: str, message: str, *, status: int, api_key: ApiKey, outcome=None):
+        super().__init__(code, message)
+        self.status = status
+        self.api_key = api_key
+        self.outcome = outcome
+
+    def headers(self) -> dict[str, str]:
+        if self.outcome is None:
+            return {}
+        headers = self.outcome.headers()
+        if self.code == "rate_limited":
+            headers["Retry-After"] = str(self.outcome.retry_after)
+        return headers
 
 
 INVALID = ("invalid_key", "The API key is not valid.")
@@ -48,6 +69,8 @@ class VerifiedKey:
     explorer: Any = None
     # Sent with its previous secret, in the grace period of a rotation.
     previous_secret: bool = False
+    # Its rate limits and budget as this request left them (apikeys.limits), if it has any.
+    limits: Any = None
 
     def power(self) -> Power:
         """Return the key's grants with their scopes, cut to its owner's current role."""
@@ -79,7 +102,9 @@ _RELATED_FIELDS = (
 
 # Columns of the key itself that no check reads: left out of the row, read later if ever.
 _KEY_FIELDS = tuple(
-    f.name for f in ApiKey._meta.concrete_fields if f.name not in {"compromise_report"}
+    f.name
+    for f in ApiKey._meta.concrete_fields
+    if f.name not in {"compromise_report", "last_refused_ip", "last_refused_at"}
 )
 
 
@@ -286,8 +311,11 @@ def _lookup(digest: str) -> ApiKey | None:
     return api_key
 
 
-def verify_token(token: str) -> VerifiedKey:
-    """Return the verified key for a token, or raise KeyRejected saying why it cannot be used."""
+def verify_token(token: str, *, ip: str | None = None, consume: bool = True) -> VerifiedKey:
+    """Return the verified key for a token, or raise KeyRejected saying why it cannot be used.
+
+    `ip` is the address the request came from (None: unknown, which no allowlist holds);
+    `consume` counts the request against the key's rate limits and budget."""
     # A typo or a random string fails the checksum here, without touching the database.
     if not token or not has_token_format(token):
         raise KeyRejected(*INVALID)
@@ -300,17 +328,59 @@ def verify_token(token: str) -> VerifiedKey:
     if previous and (api_key.previous_valid_until is None or api_key.previous_valid_until <= now):
         raise KeyRejected("invalid_key", "The API key was rotated; use its new secret.")
     verified = _verified(api_key, now)
+    if api_key.protections:
+        verified = _protected(verified, ip, consume)
     return dataclasses.replace(verified, previous_secret=True) if previous else verified
 
 
-def verify_stored(api_key_id: int) -> VerifiedKey:
+def verify_stored(api_key_id: int, *, ip: str | None = None) -> VerifiedKey:
     """Verify a key by its id, as if its current secret had been sent (the Explorer's way of
-    acting as a key whose secret nobody knows): the same lookup and the same checks."""
+    acting as a key whose secret nobody knows): the same lookup and the same checks, its
+    protections included."""
     digest = ApiKey.objects.filter(pk=api_key_id).values_list("digest", flat=True).first()
     api_key = _lookup(digest) if digest else None
     if api_key is None:
         raise KeyRejected(*INVALID)
-    return _verified(api_key, timezone.now())
+    verified = _verified(api_key, timezone.now())
+    return _protected(verified, ip, True) if api_key.protections else verified
+
+
+def _protected(verified: VerifiedKey, ip: str | None, consume: bool) -> VerifiedKey:
+    """Apply the key's own protections, read from its row: the allowlist, then its rate limits
+    and budget in one round trip to the cache (apikeys.limits). Raise KeyRefused."""
+    api_key = verified.api_key
+    entries = allowed_ips(api_key.protections)
+    if entries and not (ip and ip_allowed(entries, ip)):
+        raise KeyRefused(
+            "ip_not_allowed",
+            f"This API key does not work from {ip or 'an unknown address'}: it works only from "
+            "the addresses on its allowlist.",
+            status=403,
+            api_key=api_key,
+        )
+    if not limits.has_limits(api_key.protections):
+        return verified
+    outcome = limits.check(api_key, consume=consume)
+    if outcome.result == limits.LIMITED:
+        window = outcome.windows[outcome.limited_by].window
+        raise KeyRefused(
+            "rate_limited",
+            f"This API key is limited to {window.describe()}; retry in {outcome.retry_after} s.",
+            status=429,
+            api_key=api_key,
+            outcome=outcome,
+        )
+    if outcome.result == limits.EXHAUSTED:
+        found = outcome.budget
+        refill = f" It is refilled {found.refill}." if found.refill else ""
+        raise KeyRefused(
+            "usage_exhausted",
+            f"This API key has used up its budget of requests.{refill}",
+            status=403,
+            api_key=api_key,
+            outcome=outcome,
+        )
+    return dataclasses.replace(verified, limits=outcome)
 
 
 def _verified(api_key: ApiKey, now) -> VerifiedKey:

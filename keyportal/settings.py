@@ -234,6 +234,9 @@ KEYPORTAL_PREPARED_LOOKUP = env_bool("KEYPORTAL_PREPARED_LOOKUP", default=True)
 KEYPORTAL_DEVICE_CODE_SECONDS = int(os.environ.get("KEYPORTAL_DEVICE_CODE_SECONDS", "600"))
 KEYPORTAL_DEVICE_POLL_SECONDS = 5
 KEYPORTAL_DEVICE_CODES_RATE = "10/m"
+# The cache that counts keys' rate limits and usage budgets (apikeys/limits.py): Redis in
+# production, so that a limit holds across every worker and host.
+KEYPORTAL_LIMITS_CACHE = os.environ.get("KEYPORTAL_LIMITS_CACHE", "default")
 TRUSTED_PROXY_COUNT = int(os.environ.get("KEYPORTAL_TRUSTED_PROXY_COUNT", "0"))
 # The public leak report (POST /api/v1/keys/leaked, /report-leak): reports one address may send.
 KEYPORTAL_LEAK_REPORTS_RATE = os.environ.get("KEYPORTAL_LEAK_REPORTS_RATE", "20/h")

@@ -80,3 +80,45 @@ def _fresh_cache():
     yield
     cache.clear()
     usage.discard()
+
+
+def redis_answers() -> bool:
+    """Return True when the tests' Redis (KEYPORTAL_TEST_REDIS_URL) answers a PING."""
+    from django.core.cache import caches
+
+    try:
+        return bool(caches["limits-redis"]._cache.get_client().ping())
+    except Exception:
+        return False
+
+
+@pytest.fixture(params=["locmem", "redis"])
+def limits_cache(request, settings):
+    """Count rate limits and budgets in each cache in turn: the local-memory cache of the
+    embedded default, then Redis. Without Redis the Redis run is skipped, with its reason,
+    unless KEYPORTAL_REQUIRE_REDIS is set (CI sets it when it started Redis): then it fails."""
+    import os
+
+    from django.core.cache import caches
+
+    if request.param == "redis":
+        if not redis_answers():
+            reason = "Redis does not answer at KEYPORTAL_TEST_REDIS_URL"
+            if os.environ.get("KEYPORTAL_REQUIRE_REDIS"):
+                pytest.fail(f"{reason}, and KEYPORTAL_REQUIRE_REDIS is set")
+            pytest.skip(reason)
+        settings.KEYPORTAL_LIMITS_CACHE = "limits-redis"
+        _clear_own_keys(caches["limits-redis"])
+    else:
+        settings.KEYPORTAL_LIMITS_CACHE = "default"
+    yield request.param
+    if request.param == "redis":
+        _clear_own_keys(caches["limits-redis"])
+
+
+def _clear_own_keys(cache) -> None:
+    # Not cache.clear(): that is FLUSHDB, and other runs may share the database.
+    client = cache._cache.get_client(write=True)
+    keys = list(client.scan_iter(match=f"{cache.key_prefix}:*", count=1000))
+    if keys:
+        client.delete(*keys)

@@ -17,7 +17,7 @@ from accounts.access import Refused
 from apikeys.api.apps import AppNoAccess
 from apikeys.api.auth import KeyAuth, RateLimited
 from apikeys.reach import Denied
-from apikeys.verification import KeyRejected
+from apikeys.verification import KeyRefused, KeyRejected
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +49,12 @@ def not_found(request: HttpRequest, path: str = "") -> HttpResponse:
 
 @api.exception_handler(KeyRejected)
 def on_rejected(request, exc: KeyRejected):
+    if isinstance(exc, KeyRefused):
+        # A valid key its protections refuse: 403 or 429, with the rate-limit fields.
+        response = error(request, exc.status, exc.code, exc.message)
+        for name, value in exc.headers().items():
+            response[name] = value
+        return response
     response = error(request, 401, exc.code, exc.message)
     response["WWW-Authenticate"] = 'Bearer error="invalid_token"'
     return response

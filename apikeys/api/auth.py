@@ -23,8 +23,14 @@ from apikeys.authority import Act
 from apikeys.models import ApiKey
 from apikeys.reach import Denied, require
 from apikeys.tokens import CHECKSUM_LENGTH, PREFIXES, SECRET_LENGTH, has_token_format
-from apikeys.usage import record_use
-from apikeys.verification import KeyRejected, VerifiedKey, verify_stored, verify_token
+from apikeys.usage import record_limits, record_refused_ip, record_use
+from apikeys.verification import (
+    KeyRefused,
+    KeyRejected,
+    VerifiedKey,
+    verify_stored,
+    verify_token,
+)
 from keyportal.http import client_ip
 
 # The header the console's Explorer sends instead of a secret: the id of the key to act as.
@@ -123,12 +129,28 @@ class KeyAuth(HttpBearer):
         return verified
 
     def authenticate(self, request: HttpRequest, token: str) -> VerifiedKey:
+        ip = client_ip(request)
         try:
-            verified = verify_token(token)
+            verified = verify_token(token, ip=ip)
+        except KeyRefused as refused:
+            # The key's own protections: not a failed attempt (the key is known and works).
+            note_refusal(refused, ip)
+            raise
         except KeyRejected as rejected:
             raise failed_attempt(request, rejected.code, rejected.message) from None
         record_use(verified.api_key.pk)
+        if verified.limits is not None:
+            record_limits(verified.api_key.pk, verified.limits)
         return verified
+
+
+def note_refusal(refused: KeyRefused, ip: str) -> None:
+    """Buffer what a refusal by the key's protections leaves for its page: the address the
+    allowlist refused, or the budget found empty."""
+    if refused.code == "ip_not_allowed" and ip:
+        record_refused_ip(refused.api_key.pk, ip)
+    elif refused.outcome is not None:
+        record_limits(refused.api_key.pk, refused.outcome)
 
 
 # What a call on one key attempts, by method and the path's last segment.
@@ -201,7 +223,15 @@ def explore_as(request: HttpRequest, key_id: str) -> VerifiedKey:
     except Refused as refused:
         authority.record_refusal(person, refused, api_key.organization)
         raise
-    verified = verify_stored(api_key.pk)
+    # The Explorer's call is the key's call: its allowlist (the person's address), its rate
+    # limits and budget hold as for any request.
+    try:
+        verified = verify_stored(api_key.pk, ip=person.ip)
+    except KeyRefused as refused:
+        note_refusal(refused, person.ip)
+        raise
+    if verified.limits is not None:
+        record_limits(api_key.pk, verified.limits)
     return dataclasses.replace(verified, explorer=user)
 
 

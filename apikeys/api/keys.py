@@ -11,7 +11,7 @@ from ninja import Query, Status
 from ninja.responses import NinjaJSONEncoder
 
 from accounts.models import ServiceAccount, User
-from apikeys.api.auth import RateLimited, api_actor, failed_attempt
+from apikeys.api.auth import RateLimited, api_actor, failed_attempt, note_refusal
 from apikeys.api.routing import ANY_KEY, PUBLIC, Router
 from apikeys.api.schemas import (
     Error,
@@ -29,11 +29,14 @@ from apikeys.api.schemas import (
 from apikeys.authority import MANAGE, Act
 from apikeys.compromise import compromise_out
 from apikeys.filters import apply_filters
+from apikeys.limits import Outcome
 from apikeys.models import ApiKey, KeyKind
 from apikeys.permissions import ordered
+from apikeys.protections import allowed_ips, budget
 from apikeys.selectors import api_key_get, api_key_list
 from apikeys.services import api_key_create, api_key_revoke, api_key_rotate, api_key_update
-from apikeys.verification import INVALID, KeyRejected, VerifiedKey, verify_token
+from apikeys.usage import record_limits, record_use
+from apikeys.verification import INVALID, KeyRefused, KeyRejected, VerifiedKey, verify_token
 from projects.models import Project
 
 router = Router(tags=["keys"])
@@ -64,6 +67,51 @@ def key_out(api_key: ApiKey) -> dict:
         "owner": {"type": owner_type, "id": owner.pk, "name": str(owner)},
         "compromised_at": api_key.compromised_at,
         "compromise": compromise_out(api_key),
+        **protections_out(api_key),
+    }
+
+
+def protections_out(api_key: ApiKey) -> dict:
+    """Return the key's protections as the API shows them."""
+    found = budget(api_key.protections)
+    return {
+        "allowed_ips": allowed_ips(api_key.protections),
+        "rate_limits": api_key.protections.get("rate_limits", []),
+        "budget": None
+        if found is None
+        else {
+            "amount": found.amount,
+            "refill": found.refill or None,
+            "refill_amount": found.refill_amount,
+            "remaining": api_key.budget_remaining,
+        },
+        # Not read by verification (whoami's key): left out there rather than read again.
+        "last_refused_ip": api_key.__dict__.get("last_refused_ip"),
+    }
+
+
+def limits_out(outcome: Outcome | None) -> dict:
+    """Return where a key stands in its rate limits and budget, as POST /keys/verify says."""
+    if outcome is None:
+        return {"rate_limits": [], "budget": None}
+    found = outcome.budget
+    return {
+        "rate_limits": [
+            {
+                "window": state.window.window,
+                "limit": state.window.limit,
+                "remaining": state.remaining,
+                "reset": state.reset,
+            }
+            for state in outcome.windows
+        ],
+        "budget": None
+        if found is None
+        else {
+            "remaining": max(outcome.budget_remaining or 0, 0),
+            "refill": found.refill or None,
+            "refill_amount": found.refill_amount,
+        },
     }
 
 
@@ -122,24 +170,55 @@ def whoami_revoke(request: HttpRequest):
     summary="Check a key another program was given (same organization only)",
 )
 def verify(request: HttpRequest, payload: VerifyRequest):
+    """Verify a key for another service (the key it was sent, and the address it came from):
+    valid or why not, its owner and grants, and where it stands in its rate limits and budget.
+    With `consume`, the check counts as one request of the key."""
     caller: VerifiedKey = request.auth
     try:
-        checked = verify_token(payload.key)
+        checked = verify_token(payload.key, ip=payload.ip, consume=payload.consume)
         if checked.api_key.organization_id != caller.api_key.organization_id:
             # Another tenant's key is indistinguishable from a key that does not exist.
             raise KeyRejected(*INVALID)
+    except KeyRefused as refused:
+        if refused.api_key.organization_id != caller.api_key.organization_id:
+            return _invalid(request, KeyRejected(*INVALID))
+        if payload.consume:
+            note_refusal(refused, payload.ip or "")
+        message = refused.message
+        if refused.code == "ip_not_allowed" and payload.ip is None:
+            message = (
+                "This API key works only from the addresses on its allowlist: send the address "
+                "its request came from as `ip`."
+            )
+        return {
+            "valid": False,
+            "code": refused.code,
+            "message": message,
+            "key": key_out(refused.api_key),
+            **limits_out(refused.outcome),
+        }
     except KeyRejected as rejected:
-        # A refused key counts against the caller's address like any refused key: the
-        # endpoint is no way around the limit on guessing.
-        refusal = failed_attempt(request, rejected.code, rejected.message)
-        if isinstance(refusal, RateLimited):
-            raise refusal from None
-        return {"valid": False, "code": rejected.code, "message": rejected.message}
+        return _invalid(request, rejected)
+    if payload.consume:
+        # Counted as one request of the key: its use, as its own calls are.
+        record_use(checked.api_key.pk)
+        if checked.limits is not None:
+            record_limits(checked.api_key.pk, checked.limits)
     return {
         "valid": True,
         "key": key_out(checked.api_key),
         "effective_permissions": ordered(checked.permissions),
+        **limits_out(checked.limits),
     }
+
+
+def _invalid(request: HttpRequest, rejected: KeyRejected) -> dict:
+    # A refused key counts against the caller's address like any refused key: the endpoint is
+    # no way around the limit on guessing.
+    refusal = failed_attempt(request, rejected.code, rejected.message)
+    if isinstance(refusal, RateLimited):
+        raise refusal from None
+    return {"valid": False, "code": rejected.code, "message": rejected.message}
 
 
 def _key(request: HttpRequest, key_id: int, act: Act) -> ApiKey:
@@ -215,8 +294,15 @@ def create_key(request: HttpRequest, payload: KeyCreate):
         scopes=_scopes(payload.scopes),
         preset=payload.preset,
         expires_at=payload.expires_at,
+        allowed_ips=payload.allowed_ips,
+        rate_limits=_limits(payload.rate_limits),
+        budget=payload.budget.model_dump() if payload.budget else None,
     )
     return Status(201, {**key_out(api_key), "token": token})
+
+
+def _limits(rate_limits: list | None) -> list | None:
+    return None if rate_limits is None else [window.model_dump() for window in rate_limits]
 
 
 def _scopes(scopes: dict) -> dict:
@@ -227,7 +313,7 @@ def _scopes(scopes: dict) -> dict:
     "/keys/{id:key_id}",
     permission=MANAGE,
     response={200: Key, **ERRORS},
-    summary="Change a key's name, status, permissions, scopes or expiry",
+    summary="Change a key's name, status, permissions, scopes, expiry or protections",
 )
 def update_key(request: HttpRequest, key_id: int, payload: KeyUpdate):
     given = payload.model_fields_set
@@ -238,6 +324,12 @@ def update_key(request: HttpRequest, key_id: int, payload: KeyUpdate):
     }
     if "scopes" in given:
         changes["scopes"] = _scopes(payload.scopes or {})
+    if "allowed_ips" in given:
+        changes["allowed_ips"] = payload.allowed_ips or []
+    if "rate_limits" in given:
+        changes["rate_limits"] = _limits(payload.rate_limits) or []
+    if "budget" in given:
+        changes["budget"] = payload.budget.model_dump() if payload.budget else None
     for field in ("name", "status", "permissions", "preset"):
         if field in changes and changes[field] is None:
             raise ValidationError({field: f"{field} cannot be null."})

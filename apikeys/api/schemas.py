@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
@@ -9,6 +10,7 @@ from ninja import Schema
 from pydantic import AfterValidator, ConfigDict, Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
+from apikeys.protections import MAX_COUNT
 from keyportal.names import name_problem
 
 
@@ -110,6 +112,42 @@ class Compromise(Schema):
 
 
 State = Literal["active", "disabled", "expired", "revoked", "compromised"]
+WindowUnit = Literal["second", "minute", "hour", "day"]
+
+
+class RateLimit(Strict):
+    """At most `limit` requests per `window`; the window starts at the key's first request."""
+
+    limit: int = Field(ge=1, le=MAX_COUNT)
+    window: WindowUnit
+
+
+class BudgetIn(Strict):
+    """A number of requests the key may make, refilled daily or monthly (UTC) if `refill`."""
+
+    amount: int = Field(ge=0, le=MAX_COUNT, description="Requests the key may make from now")
+    refill: Literal["daily", "monthly"] | None = None
+    refill_amount: int | None = Field(
+        None, ge=1, le=MAX_COUNT, description="What each refill sets the budget back to"
+    )
+
+
+class BudgetOut(Schema):
+    amount: int = Field(description="What the budget was set to")
+    refill: Literal["daily", "monthly"] | None = None
+    refill_amount: int | None = None
+    remaining: int | None = Field(
+        None,
+        description="Requests left as last written, up to KEYPORTAL_USAGE_FLUSH_SECONDS behind; "
+        "POST /keys/verify reports it live",
+    )
+
+
+def _one_ip(value: str) -> str:
+    try:
+        return str(ipaddress.ip_address(value.strip()))
+    except ValueError:
+        raise PydanticCustomError("ip", "Enter an IPv4 or IPv6 address.") from None
 
 
 class Key(Schema):
@@ -131,6 +169,14 @@ class Key(Schema):
     owner: Owner
     compromised_at: datetime | None = None
     compromise: Compromise | None = Field(None, description="The leak report, when compromised")
+    allowed_ips: list[str] = Field(
+        [], description="Addresses and CIDR ranges the key works from; empty: anywhere"
+    )
+    rate_limits: list[RateLimit] = []
+    budget: BudgetOut | None = None
+    last_refused_ip: str | None = Field(
+        None, description="The last address the allowlist refused (not in whoami or verify)"
+    )
 
 
 class WhoAmI(Key):
@@ -158,6 +204,17 @@ class KeyCreate(Strict):
         "(everything the key making the request holds), or custom (the permissions given)",
     )
     expires_at: Moment | None = None
+    allowed_ips: list[str] = Field(
+        [],
+        max_length=1000,
+        description="Addresses and CIDR ranges (IPv4, IPv6) the key works from, at most 100",
+    )
+    rate_limits: list[RateLimit] | None = Field(
+        None,
+        max_length=4,
+        description="Left out: the organization policy's default for the kind; [] for none",
+    )
+    budget: BudgetIn | None = None
 
 
 class KeyUpdate(Strict):
@@ -171,6 +228,15 @@ class KeyUpdate(Strict):
         None, description="Per permission; permissions left out of it keep no scope."
     )
     expires_at: Moment | None = None
+    allowed_ips: list[str] | None = Field(
+        None, max_length=1000, description="Replaces the allowlist; [] removes it"
+    )
+    rate_limits: list[RateLimit] | None = Field(
+        None, max_length=4, description="Replaces the limits; [] removes them"
+    )
+    budget: BudgetIn | None = Field(
+        None, description="Sets the budget anew (counting starts from `amount`); null removes it"
+    )
 
     @field_validator("name")
     @classmethod
@@ -217,14 +283,44 @@ class KeyRotate(Strict):
 
 class VerifyRequest(Strict):
     key: str = Field(max_length=200)
+    ip: Annotated[str, AfterValidator(_one_ip)] | None = Field(
+        None,
+        max_length=45,
+        description="The address the key's own request came from, checked against its "
+        "allowlist (a key with one is refused without it)",
+    )
+    consume: bool = Field(
+        False,
+        description="Count this check as one request of the key: against its rate limits and "
+        "budget, as when it calls keyportal itself",
+    )
+
+
+class WindowState(Schema):
+    window: WindowUnit
+    limit: int
+    remaining: int = Field(description="Requests left in the current window")
+    reset: int = Field(description="Seconds until the window ends")
+
+
+class BudgetState(Schema):
+    remaining: int
+    refill: Literal["daily", "monthly"] | None = None
+    refill_amount: int | None = None
 
 
 class VerifyResult(Schema):
     valid: bool
-    code: str | None = None
+    code: str | None = Field(
+        None,
+        description="Why not valid: invalid_key, key_revoked, key_expired, key_disabled, "
+        "key_compromised, ip_not_allowed, rate_limited, usage_exhausted",
+    )
     message: str | None = None
-    key: Key | None = None
+    key: Key | None = Field(None, description="Also given when its protections refuse it")
     effective_permissions: list[str] = []
+    rate_limits: list[WindowState] = []
+    budget: BudgetState | None = None
 
 
 class Named(Strict):

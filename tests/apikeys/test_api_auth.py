@@ -383,6 +383,8 @@ def test_verify_says_why_a_key_is_not_valid(org, other_org):
         "message": "The API key has been revoked.",
         "key": None,
         "effective_permissions": [],
+        "rate_limits": [],
+        "budget": None,
     }
     assert verify(foreign_token)["code"] == "invalid_key"
     assert verify("nonsense")["code"] == "invalid_key"

@@ -50,6 +50,7 @@ from apikeys.github_scanning import github_location
 from apikeys.leaks import key_report_leaked
 from apikeys.models import ApiKey, KeyKind, KeyPolicy, KeyStatus, LeakSource
 from apikeys.permissions import READ_ONLY, ordered
+from apikeys.protections import budget
 from apikeys.services import (
     api_key_create,
     api_key_revoke,
@@ -159,6 +160,7 @@ class Story:
                 permissions=ordered(spec.permissions),
                 scopes={p: self._scope(organization, ref) for p, ref in spec.scopes.items()},
                 expires_at=self.now + spec.expires_in if spec.expires_in else None,
+                **spec.protections,
             )
         stopped = None
         for event in sorted(spec.events, key=lambda e: e.ago, reverse=True):
@@ -282,6 +284,14 @@ class Story:
         until = min(moment for moment in ends if moment is not None)
         rows, last_used = usage_history(api_key, daily=daily, until=until, now=self.now)
         self.histories.append((api_key, rows, last_used))
+        found = budget(api_key.protections)
+        if found is not None:
+            # The budget has paid for this period's requests, as it would have.
+            period = found.period(self.now)
+            spent = sum(row.count for row in rows if found.period(row.day) == period)
+            ApiKey.objects.filter(pk=api_key.pk).update(
+                budget_remaining=max(found.amount - spent, 0), budget_period=period
+            )
 
 
 def _rename(api_key: ApiKey, name: str) -> None:

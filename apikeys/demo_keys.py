@@ -68,6 +68,8 @@ class DemoKey:
     scopes: dict[str, str] = field(default_factory=dict)
     daily: int = 0  # requests on a usual weekday
     events: tuple[Call | Change, ...] = ()
+    # What api_key_create takes beyond grants: allowed_ips, rate_limits, budget.
+    protections: dict = field(default_factory=dict)
 
     @property
     def label(self) -> str:
@@ -154,6 +156,8 @@ STORY: tuple[DemoKey | CliLogin | PolicyChange, ...] = (
     DemoKey("acme", "svc", "deploy-bot", "GitHub Actions deploy", "admin@acme.test", DEPLOY,
             days(52, 2), daily=40,
             scopes={p: "project:Payments" for p in DEPLOY if p.startswith(("secrets", "apps"))},
+            protections={"allowed_ips": ["198.51.100.128/25", "2001:db8:ac::/48"],
+                         "rate_limits": [{"limit": 60, "window": "minute"}]},
             events=(Call(days(8, 2), "deploy payments-api"),
                     Change(days(5, 7), "admin@acme.test", "rotate"),
                     Call(days(1, 1), "deploy payments-api"))),
@@ -173,7 +177,11 @@ STORY: tuple[DemoKey | CliLogin | PolicyChange, ...] = (
     DemoKey("acme", "project", "Payments", "payments webhook worker", "admin@acme.test",
             frozenset({"projects:read", "targets:read", "environments:read", "secrets:read",
                        "secrets:decrypt"}),
-            days(33, 6), daily=1400),
+            days(33, 6), daily=1400,
+            protections={"rate_limits": [{"limit": 100, "window": "minute"},
+                                         {"limit": 10000, "window": "day"}],
+                         "budget": {"amount": 50000, "refill": "monthly",
+                                    "refill_amount": 50000}}),
     DemoKey("acme", "project", "Storefront", "storefront CDN purge", "owner@acme.test",
             frozenset({"apps:read", "apps:publish"}), days(18, 2), days(72), daily=80),
     DemoKey("acme", "project", "Storefront", "image resizer (unused)", "admin@acme.test",

@@ -164,6 +164,10 @@ def _clean_entry(entry: str) -> str:
         raise ValidationError(
             {"allowed_ips": f"{entry} has bits set after its prefix: did you mean {meant}?"}
         ) from None
+    mapped = network.network_address.ipv4_mapped if network.version == 6 else None
+    if mapped is not None and network.prefixlen >= 96:
+        # ::ffff:a.b.c.d/n is the IPv4 range a.b.c.d/(n-96): clients are compared as IPv4.
+        network = ipaddress.ip_network((mapped, network.prefixlen - 96))
     if network.prefixlen == 0:
         raise ValidationError({"allowed_ips": f"{entry} {EVERYONE}."})
     if network.num_addresses == 1:
@@ -262,7 +266,7 @@ def loosens(before: dict, after: dict, remaining: int | None = None) -> bool:
     if old_ips and (
         not new_ips
         or not all(
-            any(_within(new, old) for old in _networks(tuple(old_ips)))
+            any(_within(new, old) for old in _collapsed(_networks(tuple(old_ips))))
             for new in _networks(tuple(new_ips))
         )
     ):
@@ -279,10 +283,23 @@ def loosens(before: dict, after: dict, remaining: int | None = None) -> bool:
     if new_budget.amount > left:
         return True
     return bool(new_budget.refill) and (
-        new_budget.refill != old_budget.refill
+        _OFTEN[new_budget.refill] > _OFTEN[old_budget.refill]
         or (new_budget.refill_amount or 0) > (old_budget.refill_amount or 0)
     )
 
 
+# How often a budget is refilled: a monthly refill comes on a day a daily one would too.
+_OFTEN = {"": 0, "monthly": 1, "daily": 2}
+
+
 def _within(inner, outer) -> bool:
     return inner.version == outer.version and inner.subnet_of(outer)
+
+
+def _collapsed(networks) -> list[Network]:
+    # Adjacent ranges as one (10.0.0.0/9 and 10.128.0.0/9 are 10.0.0.0/8), per IP version.
+    return [
+        network
+        for version in (4, 6)
+        for network in ipaddress.collapse_addresses(n for n in networks if n.version == version)
+    ]

@@ -9,6 +9,7 @@ disable, revoke, expiry, rotation or permission change holds from the very next 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,11 +41,21 @@ class KeyRefused(KeyRejected):
     """A valid key its own protections refuse (apikeys/protections.py): 403 ip_not_allowed or
     usage_exhausted, 429 rate_limited. Not a failed attempt: the key is known and works."""
 
-    def __init__(self, code: str, message: str, *, status: int, api_key: ApiKey, outcome=None):
+    def __init__(
+        self,
+        code: str,
+        message: str,
+        *,
+        status: int,
+        api_key: ApiKey,
+        outcome=None,
+        ip: str | None = None,
+    ):
         super().__init__(code, message)
         self.status = status
         self.api_key = api_key
         self.outcome = outcome
+        self.ip = ip  # the address an allowlist refused
 
     def headers(self) -> dict[str, str]:
         if self.outcome is None:
@@ -311,17 +322,26 @@ def _lookup(digest: str) -> ApiKey | None:
     return api_key
 
 
-def verify_token(token: str, *, ip: str | None = None, consume: bool = True) -> VerifiedKey:
+Address = str | Callable[[], str] | None
+
+
+def verify_token(
+    token: str, *, ip: Address = None, consume: bool = True, organization_id: int | None = None
+) -> VerifiedKey:
     """Return the verified key for a token, or raise KeyRejected saying why it cannot be used.
 
-    `ip` is the address the request came from (None: unknown, which no allowlist holds);
+    With `organization_id` (POST /keys/verify), a key of another organization is as unknown as
+    one that does not exist: nothing of its state is told, nothing counted against it.
+
+    `ip` is the address the request came from, or a function returning it (asked only for a
+    key with an allowlist); None or "" is an unknown address, which no allowlist holds.
     `consume` counts the request against the key's rate limits and budget."""
     # A typo or a random string fails the checksum here, without touching the database.
     if not token or not has_token_format(token):
         raise KeyRejected(*INVALID)
     digest = token_digest(token)
     api_key = _lookup(digest)
-    if api_key is None:
+    if api_key is None or organization_id not in (None, api_key.organization_id):
         raise KeyRejected(*INVALID)
     now = timezone.now()
     previous = api_key.digest != digest
@@ -333,7 +353,7 @@ def verify_token(token: str, *, ip: str | None = None, consume: bool = True) -> 
     return dataclasses.replace(verified, previous_secret=True) if previous else verified
 
 
-def verify_stored(api_key_id: int, *, ip: str | None = None) -> VerifiedKey:
+def verify_stored(api_key_id: int, *, ip: Address = None) -> VerifiedKey:
     """Verify a key by its id, as if its current secret had been sent (the Explorer's way of
     acting as a key whose secret nobody knows): the same lookup and the same checks, its
     protections included."""
@@ -345,11 +365,13 @@ def verify_stored(api_key_id: int, *, ip: str | None = None) -> VerifiedKey:
     return _protected(verified, ip, True) if api_key.protections else verified
 
 
-def _protected(verified: VerifiedKey, ip: str | None, consume: bool) -> VerifiedKey:
+def _protected(verified: VerifiedKey, ip: Address, consume: bool) -> VerifiedKey:
     """Apply the key's own protections, read from its row: the allowlist, then its rate limits
     and budget in one round trip to the cache (apikeys.limits). Raise KeyRefused."""
     api_key = verified.api_key
     entries = allowed_ips(api_key.protections)
+    if entries and callable(ip):
+        ip = ip()
     if entries and not (ip and ip_allowed(entries, ip)):
         raise KeyRefused(
             "ip_not_allowed",
@@ -357,6 +379,7 @@ def _protected(verified: VerifiedKey, ip: str | None, consume: bool) -> Verified
             "the addresses on its allowlist.",
             status=403,
             api_key=api_key,
+            ip=ip or None,
         )
     if not limits.has_limits(api_key.protections):
         return verified

@@ -129,12 +129,12 @@ class KeyAuth(HttpBearer):
         return verified
 
     def authenticate(self, request: HttpRequest, token: str) -> VerifiedKey:
-        ip = client_ip(request)
         try:
-            verified = verify_token(token, ip=ip)
+            # The client's address is worked out only for a key with an allowlist.
+            verified = verify_token(token, ip=lambda: client_ip(request))
         except KeyRefused as refused:
             # The key's own protections: not a failed attempt (the key is known and works).
-            note_refusal(refused, ip)
+            note_refusal(refused)
             raise
         except KeyRejected as rejected:
             raise failed_attempt(request, rejected.code, rejected.message) from None
@@ -144,11 +144,11 @@ class KeyAuth(HttpBearer):
         return verified
 
 
-def note_refusal(refused: KeyRefused, ip: str) -> None:
+def note_refusal(refused: KeyRefused) -> None:
     """Buffer what a refusal by the key's protections leaves for its page: the address the
     allowlist refused, or the budget found empty."""
-    if refused.code == "ip_not_allowed" and ip:
-        record_refused_ip(refused.api_key.pk, ip)
+    if refused.code == "ip_not_allowed" and refused.ip:
+        record_refused_ip(refused.api_key.pk, refused.ip)
     elif refused.outcome is not None:
         record_limits(refused.api_key.pk, refused.outcome)
 
@@ -228,7 +228,7 @@ def explore_as(request: HttpRequest, key_id: str) -> VerifiedKey:
     try:
         verified = verify_stored(api_key.pk, ip=person.ip)
     except KeyRefused as refused:
-        note_refusal(refused, person.ip)
+        note_refusal(refused)
         raise
     if verified.limits is not None:
         record_limits(api_key.pk, verified.limits)

@@ -36,7 +36,7 @@ from apikeys.protections import allowed_ips, budget
 from apikeys.selectors import api_key_get, api_key_list
 from apikeys.services import api_key_create, api_key_revoke, api_key_rotate, api_key_update
 from apikeys.usage import record_limits, record_use
-from apikeys.verification import INVALID, KeyRefused, KeyRejected, VerifiedKey, verify_token
+from apikeys.verification import KeyRefused, KeyRejected, VerifiedKey, verify_token
 from projects.models import Project
 
 router = Router(tags=["keys"])
@@ -175,15 +175,16 @@ def verify(request: HttpRequest, payload: VerifyRequest):
     With `consume`, the check counts as one request of the key."""
     caller: VerifiedKey = request.auth
     try:
-        checked = verify_token(payload.key, ip=payload.ip, consume=payload.consume)
-        if checked.api_key.organization_id != caller.api_key.organization_id:
+        checked = verify_token(
+            payload.key,
+            ip=payload.ip,
+            consume=payload.consume,
             # Another tenant's key is indistinguishable from a key that does not exist.
-            raise KeyRejected(*INVALID)
+            organization_id=caller.api_key.organization_id,
+        )
     except KeyRefused as refused:
-        if refused.api_key.organization_id != caller.api_key.organization_id:
-            return _invalid(request, KeyRejected(*INVALID))
         if payload.consume:
-            note_refusal(refused, payload.ip or "")
+            note_refusal(refused)
         message = refused.message
         if refused.code == "ip_not_allowed" and payload.ip is None:
             message = (
@@ -247,6 +248,7 @@ def list_keys(request: HttpRequest, filters: Query[KeyFilters]):
             "kind": filters.kind,
             "owner": filters.owner,
             "unused": filters.unused,
+            "protection": filters.protection,
         },
     )
     return [key_out(k) for k in keys[filters.offset : filters.offset + filters.limit]]

@@ -118,17 +118,23 @@ WindowUnit = Literal["second", "minute", "hour", "day"]
 class RateLimit(Strict):
     """At most `limit` requests per `window`; the window starts at the key's first request."""
 
-    limit: int = Field(ge=1, le=MAX_COUNT)
+    limit: int = Field(ge=1, le=MAX_COUNT, strict=True)
     window: WindowUnit
 
 
 class BudgetIn(Strict):
     """A number of requests the key may make, refilled daily or monthly (UTC) if `refill`."""
 
-    amount: int = Field(ge=0, le=MAX_COUNT, description="Requests the key may make from now")
+    amount: int = Field(
+        ge=0, le=MAX_COUNT, strict=True, description="Requests the key may make from now"
+    )
     refill: Literal["daily", "monthly"] | None = None
     refill_amount: int | None = Field(
-        None, ge=1, le=MAX_COUNT, description="What each refill sets the budget back to"
+        None,
+        ge=1,
+        le=MAX_COUNT,
+        strict=True,
+        description="What each refill sets the budget back to",
     )
 
 
@@ -263,10 +269,13 @@ class KeyFilters(Strict):
         description="Not used for 30, 90 or 365 days (never used keys count from when they "
         "were made), or never used",
     )
+    protection: Literal["ip_allowlist", "rate_limited", "budget"] | None = Field(
+        None, description="Keys with an IP allowlist, with a rate limit, or with a usage budget"
+    )
     limit: int = Field(50, ge=1, le=200)
     offset: int = Field(0, ge=0, le=10_000_000)
 
-    @field_validator("name", "status", "kind", "owner", "unused", mode="before")
+    @field_validator("name", "status", "kind", "owner", "unused", "protection", mode="before")
     @classmethod
     def _empty_is_no_filter(cls, value: Any) -> Any:
         # As in the console's table, where an empty field filters nothing (`?status=`).

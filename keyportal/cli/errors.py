@@ -30,7 +30,7 @@ EXIT_CODES = {
     UNAUTHORIZED: "no key, or the key was refused (401)",
     FORBIDDEN: "the key lacks a permission, or the app gives API keys no access (403)",
     NOT_FOUND: "not found, or outside the key's reach (404)",
-    RATE_LIMITED: "too many failed attempts from this address (429)",
+    RATE_LIMITED: "too many failed attempts from this address, or the key's own rate limit (429)",
     NETWORK: "the server cannot be reached, or did not answer in time",
     FOUND: "`keyportal scan` found a key",
 }
@@ -136,6 +136,9 @@ def http_error(
         reach = f"the reach of {used}" if key else "reach"
         return CliError(f"{subject} was not found, or is outside {reach}.", NOT_FOUND)
     if status == 429:
+        if "RateLimit" in response.headers:
+            # The key's own rate limit (its RateLimit fields say where it stands).
+            return CliError(f"{key_said} was refused: {message}", RATE_LIMITED)
         if key is None:
             return CliError(
                 f"Too many requests from this address: {_retry_after(response)} "

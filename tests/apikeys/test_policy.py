@@ -187,6 +187,7 @@ def test_key_policy_update_stores_and_records(org):
         "require_expiry": True,
         "max_lifetime_days": 60,
         "disable_unused_after_days": None,
+        "default_rate_limit": None,
     }
     assert first.organization == org.organization
 

@@ -81,6 +81,7 @@ def test_saving_changes_the_policy_and_records_it(client_for, org):
         "require_expiry": True,
         "max_lifetime_days": 90,
         "disable_unused_after_days": None,
+        "default_rate_limit": None,
     }
     assert SAVED in page_text(client.get(response.url))
 

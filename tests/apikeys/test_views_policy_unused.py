@@ -67,6 +67,7 @@ def test_saving_stores_and_records_the_period(client_for, org):
         "require_expiry": False,
         "max_lifetime_days": None,
         "disable_unused_after_days": 90,
+        "default_rate_limit": None,
     }
     body = page_text(client.get(POLICY_URL))
     assert re.search(

@@ -41,6 +41,23 @@ class Command(BaseCommand):
         expiry = parser.add_mutually_exclusive_group()
         expiry.add_argument("--expires-in-days", type=int, help="lifetime in days")
         expiry.add_argument("--expires-on", help="last day the key works, YYYY-MM-DD")
+        parser.add_argument(
+            "--allow-ip",
+            action="append",
+            default=[],
+            help="an address or CIDR range the key works from (repeatable)",
+        )
+        parser.add_argument(
+            "--rate-limit",
+            action="append",
+            default=None,
+            metavar="COUNT/WINDOW",
+            help="at most COUNT requests per second, minute, hour or day (repeatable); "
+            "left out: the organization policy's default for the kind",
+        )
+        parser.add_argument("--budget", type=int, help="requests the key may make")
+        parser.add_argument("--refill", choices=["daily", "monthly"], help="refill the budget")
+        parser.add_argument("--refill-amount", type=int, help="what each refill sets it to")
 
     def handle(self, *args, **options) -> None:
         organization = Organization.objects.filter(slug=options["organization"]).first()
@@ -58,6 +75,17 @@ class Command(BaseCommand):
                 permissions=permissions,
                 preset=options["preset"] or KeyPreset.CUSTOM,
                 expires_at=self._expires_at(options),
+                allowed_ips=options["allow_ip"],
+                rate_limits=self._rate_limits(options["rate_limit"]),
+                budget=None
+                if options["budget"] is None
+                and not options["refill"]
+                and not options["refill_amount"]
+                else {
+                    "amount": options["budget"],
+                    "refill": options["refill"] or "",
+                    "refill_amount": options["refill_amount"],
+                },
             )
         except ValidationError as error:
             raise CommandError(" ".join(error.messages)) from None
@@ -67,6 +95,17 @@ class Command(BaseCommand):
             "The token is printed once, on standard output; store it now."
         )
         self.stdout.write(token)
+
+    def _rate_limits(self, given: list[str] | None) -> list[dict] | None:
+        if given is None:
+            return None
+        limits = []
+        for text in given:
+            count, _, window = text.partition("/")
+            if not count.strip().lstrip("-").isdigit():
+                raise CommandError(f"--rate-limit {text}: give COUNT/WINDOW, like 100/minute.")
+            limits.append({"limit": int(count), "window": window.strip()})
+        return limits
 
     def _owner(self, organization: Organization, options: dict) -> tuple[str, object | None]:
         if options["user"]:

@@ -1,4 +1,5 @@
-"""`keyportal keys list|create|rotate|revoke`: keys of the organization (api-keys:manage).
+"""`keyportal keys list|create|protect|rotate|revoke`: keys of the organization
+(api-keys:manage).
 
 Only `create` and `rotate` ever print a key's token: alone on stdout, so that
 `TOKEN=$(keyportal keys create ...)` catches it, with what to know about it on stderr.
@@ -89,6 +90,95 @@ class ExpiryType(click.ParamType):
         return moment.isoformat()
 
 
+class RateLimitType(click.ParamType):
+    """A rate limit as `COUNT/WINDOW`: 100/minute, 10000/day (s, m, h, d for short)."""
+
+    name = "COUNT/WINDOW"
+    UNITS = {"s": "second", "m": "minute", "h": "hour", "d": "day"}
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> dict[str, Any]:
+        if isinstance(value, dict):
+            return value
+        count, _, unit = str(value).strip().partition("/")
+        unit = self.UNITS.get(unit, unit)
+        if unit not in self.UNITS.values() or not count.isdigit() or int(count) < 1:
+            self.fail(
+                f"{value!r} is not a rate limit like 100/minute: a count of at least 1, then "
+                "second, minute, hour or day."
+            )
+        return {"limit": int(count), "window": unit}
+
+
+def protection_options(command: Any) -> Any:
+    """Add the options that narrow a key beyond its permissions (`keys create`, `protect`)."""
+    options = [
+        click.option(
+            "--allow-ip",
+            "allow_ips",
+            multiple=True,
+            metavar="ADDRESS",
+            help="An address or CIDR range the key works from (IPv4 or IPv6); repeat it for "
+            "several. Requests from anywhere else get 403 ip_not_allowed.",
+        ),
+        click.option(
+            "--rate-limit",
+            "rate_limits",
+            multiple=True,
+            type=RateLimitType(),
+            help="At most COUNT requests per WINDOW (second, minute, hour, day), such as "
+            "100/minute; repeat it for several windows.",
+        ),
+        click.option(
+            "--budget",
+            type=click.IntRange(min=0),
+            help="The number of requests the key may make (then 403 usage_exhausted).",
+        ),
+        click.option(
+            "--refill",
+            type=click.Choice(["daily", "monthly"]),
+            help="Refill the budget every day or month (UTC), to --refill-amount.",
+        ),
+        click.option(
+            "--refill-amount", type=click.IntRange(min=1), help="What each refill sets it to."
+        ),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def _budget(budget: int | None, refill: str | None, refill_amount: int | None) -> dict | None:
+    """Return the budget to send, or None; refuse a refill without its parts (exit 2)."""
+    if budget is None:
+        if refill or refill_amount:
+            raise click.UsageError("--refill and --refill-amount go with --budget N.")
+        return None
+    if bool(refill) != bool(refill_amount):
+        raise click.UsageError("Give --refill and --refill-amount together.")
+    return {"amount": budget, "refill": refill, "refill_amount": refill_amount}
+
+
+def _protections_said(key: dict[str, Any]) -> str:
+    """Return the key's protections in words, or "" when it has none."""
+    parts = []
+    if key.get("allowed_ips"):
+        parts.append("works only from " + ", ".join(key["allowed_ips"]))
+    if key.get("rate_limits"):
+        parts.append(
+            "at most "
+            + " and ".join(f"{w['limit']:,} per {w['window']}" for w in key["rate_limits"])
+        )
+    if key.get("budget"):
+        found = key["budget"]
+        text = f"a budget of {found['amount']:,} requests"
+        if found.get("refill"):
+            text += f", refilled {found['refill']} to {found['refill_amount']:,}"
+        parts.append(text)
+    return "; ".join(parts)
+
+
 def _safe_name(_ctx: click.Context, _param: click.Parameter, value: str) -> str:
     """Refuse, before anything is sent, a name the server would refuse (exit 2)."""
     problem = name_problem(value)
@@ -141,6 +231,7 @@ def _reveal(session: Session, key: dict[str, Any], headline: str) -> None:
     help="The project's or service account's id (project and svc keys).",
 )
 @click.option("--expires-at", type=ExpiryType(), help="When it expires. [default: never]")
+@protection_options
 @json_option
 @click.pass_obj
 def keys_create(
@@ -151,10 +242,19 @@ def keys_create(
     kind: str | None,
     owner_id: int | None,
     expires_at: str | None,
+    allow_ips: tuple[str, ...],
+    rate_limits: tuple[dict[str, Any], ...],
+    budget: int | None,
+    refill: str | None,
+    refill_amount: int | None,
 ) -> None:
-    """Create a key and print its token, once."""
+    """Create a key and print its token, once.
+
+    Without --rate-limit, the key starts with the organization policy's default rate limit
+    for its kind, if there is one."""
     if bool(permissions) == bool(preset):
         raise click.UsageError("Give the permissions with --permission P (repeatable) or --preset.")
+    chosen_budget = _budget(budget, refill, refill_amount)
     with session.client() as client:
         me = client.get("whoami") if preset == "all" or kind is None else None
         if kind is None:
@@ -169,14 +269,75 @@ def keys_create(
             body["owner_id"] = owner_id
         if expires_at is not None:
             body["expires_at"] = expires_at
+        if allow_ips:
+            body["allowed_ips"] = list(allow_ips)
+        if rate_limits:
+            body["rate_limits"] = list(rate_limits)
+        if chosen_budget is not None:
+            body["budget"] = chosen_budget
         key = client.post("keys", json=body)
     kind_name = KIND_NAMES.get(key["kind"], key["kind"])
+    protections = _protections_said(key)
     _reveal(
         session,
         key,
         f"Created {kind_name} {key['id']} “{key['name']}” ({key['preview']}), "
-        f"expires {when(key['expires_at'], empty='never')}.",
+        f"expires {when(key['expires_at'], empty='never')}."
+        + (f" It {protections}." if protections else ""),
     )
+
+
+@keys.command("protect")
+@click.argument("key_id", type=int)
+@protection_options
+@click.option("--any-ip", is_flag=True, help="Remove the IP allowlist: work from anywhere.")
+@click.option("--no-rate-limit", is_flag=True, help="Remove every rate limit.")
+@click.option("--no-budget", is_flag=True, help="Remove the usage budget.")
+@json_option
+@click.pass_obj
+def keys_protect(
+    session: Session,
+    key_id: int,
+    allow_ips: tuple[str, ...],
+    rate_limits: tuple[dict[str, Any], ...],
+    budget: int | None,
+    refill: str | None,
+    refill_amount: int | None,
+    any_ip: bool,
+    no_rate_limit: bool,
+    no_budget: bool,
+) -> None:
+    """Set a key's IP allowlist, rate limits or usage budget; what is not given stays.
+
+    Each option given replaces that protection: --allow-ip (repeatable) the whole allowlist,
+    --rate-limit every window, --budget the budget, whose count starts again from N."""
+    chosen_budget = _budget(budget, refill, refill_amount)
+    for given, removed, what in (
+        (allow_ips, any_ip, "--allow-ip and --any-ip"),
+        (rate_limits, no_rate_limit, "--rate-limit and --no-rate-limit"),
+        (chosen_budget, no_budget, "--budget and --no-budget"),
+    ):
+        if given and removed:
+            raise click.UsageError(f"Give one of {what}, not both.")
+    body: dict[str, Any] = {}
+    if allow_ips or any_ip:
+        body["allowed_ips"] = list(allow_ips)
+    if rate_limits or no_rate_limit:
+        body["rate_limits"] = list(rate_limits)
+    if chosen_budget is not None or no_budget:
+        body["budget"] = chosen_budget
+    if not body:
+        raise click.UsageError(
+            "Say what to change: --allow-ip, --rate-limit, --budget, --any-ip, --no-rate-limit "
+            "or --no-budget."
+        )
+    with session.client() as client:
+        key = client.request("PATCH", f"keys/{segment(key_id)}", json=body, what=f"Key {key_id}")
+    if session.as_json:
+        emit_json(key)
+        return
+    protections = _protections_said(key) or "works from anywhere, without limits"
+    click.echo(f"Key {key['id']} “{key['name']}” ({key['preview']}) now {protections}.")
 
 
 @keys.command("rotate")

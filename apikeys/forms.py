@@ -1,4 +1,5 @@
-"""The API key form: name, permissions by group with presets, scopes, and expiration."""
+"""The API key form: name, permissions by group with presets, scopes, and expiration; the key
+policy form. A key's protections have their own form (apikeys.forms_protections)."""
 
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ from apikeys.policy import (
     expiry_choices,
     latest_expiry,
 )
+from apikeys.protections import MAX_COUNT, WINDOWS
 from apikeys.scopes import scopes_from_groups
 
 
@@ -251,6 +253,50 @@ class PolicyForm(forms.Form):
         ),
         error_messages={"invalid_choice": DISABLE_UNUSED_PROBLEM},
     )
+    default_rate_limit = forms.IntegerField(
+        label="Default rate limit for new keys",
+        required=False,
+        min_value=1,
+        max_value=MAX_COUNT,
+        widget=forms.NumberInput(attrs={"inputmode": "numeric", "step": 1}),
+        error_messages={
+            "min_value": "Enter a number of requests, at least 1.",
+            "max_value": f"Enter at most {MAX_COUNT:,} requests.",
+            "invalid": "Enter a whole number of requests.",
+        },
+    )
+    default_rate_window = forms.ChoiceField(
+        label="Per",
+        required=False,
+        choices=[(unit, unit) for unit in WINDOWS],
+        error_messages={"invalid_choice": "Choose second, minute, hour or day."},
+    )
+
+    def has_changed(self) -> bool:
+        """Return True when a rule changed; the window alone, without a limit, is no rule."""
+        changed = set(self.changed_data)
+        if not self["default_rate_limit"].value() and not self.initial.get("default_rate_limit"):
+            changed.discard("default_rate_window")
+        return bool(changed)
+
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("default_rate_limit") and not cleaned.get("default_rate_window"):
+            self.add_error("default_rate_window", "Choose second, minute, hour or day.")
+        return cleaned
+
+    def policy_arguments(self) -> dict:
+        """Return key_policy_update's arguments for this kind."""
+        data = self.cleaned_data
+        limit = data.get("default_rate_limit")
+        return {
+            "require_expiry": data["require_expiry"],
+            "max_lifetime_days": data["max_lifetime_days"],
+            "disable_unused_after_days": data["disable_unused_after_days"],
+            "default_rate_limit": {"limit": limit, "window": data["default_rate_window"]}
+            if limit
+            else None,
+        }
 
 
 def add_refusal(form: forms.Form, refused: Refused) -> None:
@@ -260,6 +306,8 @@ def add_refusal(form: forms.Form, refused: Refused) -> None:
         raise Http404(refused.message)
     if refused.permission is None:
         raise PermissionDenied(refused.message)
+    # Loosening is about the protections as a whole: the protections form's own error, above
+    # its fields (apikeys.forms_protections).
     field = {Act.WIDEN: "permissions", Act.CREATE: "permissions", Act.EXTEND: "expiration"}.get(
         refused.act
     )

@@ -11,6 +11,7 @@ from accounts.access import Refused, actor_from_request, org_view
 from apikeys import authority
 from apikeys.authority import Act
 from apikeys.forms import ApiKeyForm, RotateForm, add_refusal
+from apikeys.forms_protections import ProtectionsForm
 from apikeys.models import ApiKey
 from apikeys.places import Place, key_place
 from apikeys.policy import policy_for
@@ -107,8 +108,13 @@ def api_key_create_view(request: HttpRequest, kind: str, owner: int | None = Non
     if (again := already_revealed(request, rotated=False)) is not None:
         return again
     # Bound on any POST, an empty one included: a name alone, or nothing, makes a key.
-    form = key_form(request, place, data=request.POST if request.method == "POST" else None)
-    if request.method == "POST" and form.is_valid():
+    data = request.POST if request.method == "POST" else None
+    form = key_form(request, place, data=data)
+    protections = ProtectionsForm(
+        data, auto_id="key_%s", policy=policy_for(organization=request.organization, kind=kind)
+    )
+    # Both forms checked, so that every problem shows at once.
+    if request.method == "POST" and all([form.is_valid(), protections.is_valid()]):
         if not once.claim(request):
             return already(request, rotated=False, first=once.answer_awaited(request))
         try:
@@ -122,19 +128,21 @@ def api_key_create_view(request: HttpRequest, kind: str, owner: int | None = Non
                 scopes=form.cleaned_data["scopes"],
                 preset=form.cleaned_data["preset"],
                 expires_at=form.cleaned_data.get("expires_at"),
+                **protections.create_arguments(),
             )
         except Refused as refused:
             once.release(request)
             add_refusal(form, refused)
         except ValidationError as error:
             once.release(request)
-            add_service_errors(form, error)
+            if (rest := protections.add_service_errors(error)) is not None:
+                add_service_errors(form, rest)
         except BaseException:
             once.release(request)
             raise
         else:
             return reveal(request, api_key, token, back=place.page_url, rotated=False)
-    context = {"form": form, "place": place, "action": request.path}
+    context = {"form": form, "protections": protections, "place": place, "action": request.path}
     return render_page(request, "apikeys/key_form.html", context, partial="key-form")
 
 

@@ -1,24 +1,32 @@
-"""One key's page: its facts, permissions, scopes and history; edit, and delete (revoke)."""
+"""One key's page: its facts, permissions, scopes, protections and history; edit, edit its
+protections, and delete (revoke)."""
 
 from __future__ import annotations
 
+import logging
+import math
+
 from django.conf import settings
 from django.contrib import messages
+from django.core.cache import caches
+from django.core.cache.backends.locmem import LocMemCache
 from django.core.exceptions import BadRequest, ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts.access import actor_from_request, org_view
-from apikeys import authority
+from apikeys import authority, limits
 from apikeys.authority import Act, Refused
 from apikeys.charts import usage_bars
 from apikeys.forms import add_refusal
+from apikeys.forms_protections import ProtectionsForm
 from apikeys.freshness import expiry_urgency, unused_flag
 from apikeys.models import ApiKey, KeyKind, KeyPreset, KeyStatus
 from apikeys.permissions import CATALOGUE, GROUP_OF
 from apikeys.places import key_place
 from apikeys.policy import exceeds_policy, policy_for
+from apikeys.protections import allowed_ips, budget, rate_limits
 from apikeys.scopes import describe_scopes
 from apikeys.selectors import api_key_get, api_key_history
 from apikeys.services import api_key_revoke, api_key_update, final_message
@@ -28,6 +36,10 @@ from keyportal import once
 from keyportal.forms import add_service_errors
 from keyportal.http import back_to
 from keyportal.rendering import render_page
+
+logger = logging.getLogger(__name__)
+# The hidden field that says the key page's POST is the "Edit protections" form.
+PROTECTIONS_FORM = "protections"
 
 
 def _permission_rows(api_key: ApiKey) -> list[dict]:
@@ -95,38 +107,37 @@ def _abilities(actor, api_key: ApiKey) -> dict[str, bool]:
 @org_view
 @require_http_methods(["GET", "POST"])
 def api_key_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    """Show a key; those the rules let manage it edit its name, status, grants and expiry."""
+    """Show a key; those the rules let manage it edit its name, status, grants and expiry, and
+    (a form of their own) its protections."""
     actor = actor_from_request(request)
     act = Act.EDIT if request.method == "POST" else Act.SEE
     api_key = api_key_get(actor=actor, organization=request.organization, pk=pk, act=act)
     place = _place_for(request, api_key)
+    saving_protections = request.POST.get("form") == PROTECTIONS_FORM
     form = key_form(
         request,
         place,
-        data=request.POST or None,
+        data=None if saving_protections else request.POST or None,
         initial=_initial(api_key),
         editing=True,
         held=frozenset(api_key.permissions),
     )
+    protections = ProtectionsForm(
+        request.POST if saving_protections else None, auto_id="protections_%s", api_key=api_key
+    )
     if request.method == "POST":
-        if api_key.is_revoked:
-            form.is_valid()
-            form.add_error(None, final_message(api_key))
-        elif form.is_valid():
-            try:
-                api_key_update(actor=actor, api_key=api_key, **_changes(form))
-            except Refused as refused:
-                add_refusal(form, refused)
-            except ValidationError as error:
-                add_service_errors(form, error)
-            else:
-                messages.success(request, "The API key has been updated.")
-                return redirect("api_key_detail", org=request.organization.slug, pk=api_key.pk)
+        if saving_protections and _save_protections(request, actor, api_key, protections):
+            # Back to the card, to read the protections as saved.
+            return redirect(f"{request.path}#protections-heading")
+        if not saving_protections and _save(request, actor, api_key, form):
+            return redirect("api_key_detail", org=request.organization.slug, pk=api_key.pk)
     can = _abilities(actor, api_key)
     policy = policy_for(organization=api_key.organization, kind=api_key.kind)
     context = {
         "api_key": api_key,
         "form": form,
+        "protections": protections,
+        "protection_card": _protection_card(api_key),
         "place": place,
         "can": can,
         "can_manage": can.get("rename", False),
@@ -140,6 +151,104 @@ def api_key_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "unused_flag": unused_flag(api_key, policy),
     }
     return render_page(request, "apikeys/key_detail.html", context, partial="key-edit")
+
+
+def _save(request: HttpRequest, actor, api_key: ApiKey, form) -> bool:
+    """Save the edit form's name, status, grants and expiry; return False to show its errors."""
+    if api_key.is_revoked:
+        form.is_valid()
+        form.add_error(None, final_message(api_key))
+        return False
+    if not form.is_valid():
+        return False
+    try:
+        api_key_update(actor=actor, api_key=api_key, **_changes(form))
+    except Refused as refused:
+        add_refusal(form, refused)
+    except ValidationError as error:
+        add_service_errors(form, error)
+    else:
+        messages.success(request, "The API key has been updated.")
+        return True
+    return False
+
+
+def _save_protections(request: HttpRequest, actor, api_key: ApiKey, form) -> bool:
+    """Save the key's IP allowlist, rate limits and usage budget as the form changes them;
+    return False to show its errors. Loosening them is refused next to the form."""
+    if api_key.is_revoked:
+        form.is_valid()
+        form.add_error(None, final_message(api_key))
+        return False
+    if not form.is_valid():
+        return False
+    changes = form.changes()
+    if not changes:
+        messages.info(request, "The protections are unchanged.")
+        return True
+    try:
+        api_key_update(actor=actor, api_key=api_key, **changes)
+    except Refused as refused:
+        add_refusal(form, refused)
+    except ValidationError as error:
+        if (rest := form.add_service_errors(error)) is not None:
+            add_service_errors(form, rest)
+    else:
+        messages.success(request, "Protections saved.")
+        return True
+    return False
+
+
+def _protection_card(api_key: ApiKey) -> dict:
+    """Return what the Protections card shows: the allowlist, and how far the key is into each
+    rate-limit window and its budget now (one round trip to the cache, only for keys that
+    have limits)."""
+    protections = api_key.protections
+    found = budget(protections)
+    card = {
+        "allowed_ips": allowed_ips(protections),
+        "windows": [{"window": w, "used": None, "reset": ""} for w in rate_limits(protections)],
+        "budget": found,
+        "budget_remaining": api_key.budget_remaining,
+        "budget_max": _budget_max(found, api_key.budget_remaining),
+        "per_process": isinstance(caches[settings.KEYPORTAL_LIMITS_CACHE], LocMemCache),
+        "has_limits": limits.has_limits(protections),
+        "unavailable": False,
+    }
+    if not card["has_limits"]:
+        return card
+    try:
+        now = limits.peek(api_key)
+    except Exception:
+        # The page still shows the key and its limits when the cache does not answer.
+        logger.exception("Could not read the limits of key %s from the cache", api_key.pk)
+        card["unavailable"] = True
+        return card
+    card["windows"] = [
+        {"window": state.window, "used": state.used, "reset": _seconds_text(state.reset)}
+        for state in now.windows
+    ]
+    if found is not None:
+        card["budget_remaining"] = now.budget_remaining
+        card["budget_max"] = _budget_max(found, now.budget_remaining)
+    return card
+
+
+def _budget_max(found, remaining: int | None) -> int:
+    # A refill may set the budget above its first amount: the meter's top is the larger.
+    if found is None:
+        return 0
+    return max(found.amount, found.refill_amount or 0, remaining or 0, 1)
+
+
+def _seconds_text(seconds: int) -> str:
+    """Return "42 s", "12 min" or "3 h 5 min": how long until a window ends."""
+    if seconds < 60:
+        return f"{seconds} s"
+    hours, minutes = divmod(math.ceil(seconds / 60), 60)
+    if not hours:
+        return f"{minutes} min"
+    return f"{hours} h {minutes} min" if minutes else f"{hours} h"
 
 
 def _place_for(request: HttpRequest, api_key: ApiKey):

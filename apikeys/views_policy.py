@@ -1,4 +1,5 @@
-"""The organization's key policy (owners): expiry rules and unused keys, per kind of key."""
+"""The organization's key policy (owners): expiry rules, unused keys and the default rate limit
+of new keys, per kind of key."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from accounts.access import actor_from_request, org_view
 from accounts.models import Role
 from apikeys.forms import PolicyForm
 from apikeys.models import KeyKind
-from apikeys.policy import policies_for
+from apikeys.policy import Policy, policies_for
 from apikeys.selectors import stale_key_counts
 from apikeys.services import key_policy_update
 from apikeys.tasks import STALE_KEYS_AT
@@ -25,34 +26,32 @@ from keyportal.rendering import render_page
 @org_view(role=Role.OWNER, hidden=True)
 @require_http_methods(["GET", "POST"])
 def key_policy(request: HttpRequest) -> HttpResponse:
-    """Show and change, per kind of key, whether keys must expire, how soon at most, and after
-    how long unused the worker disables them."""
+    """Show and change, per kind of key, whether keys must expire, how soon at most, after how
+    long unused the worker disables them, and the rate limit new keys start with."""
     policies = policies_for(organization=request.organization)
     forms = {
         kind: PolicyForm(
             request.POST or None,
             prefix=kind,
-            initial={
-                "require_expiry": policies[kind].require_expiry,
-                "max_lifetime_days": policies[kind].max_lifetime_days,
-                "disable_unused_after_days": policies[kind].disable_unused_after_days,
-            },
+            initial=_initial(policies[kind]),
         )
         for kind in KeyKind.values
     }
     if request.method == "POST" and all(form.is_valid() for form in forms.values()):
+        saving = next(iter(forms.values()))
         try:
             with transaction.atomic():
-                for kind, form in forms.items():
-                    if form.has_changed():
+                for kind, saving in forms.items():
+                    if saving.has_changed():
                         key_policy_update(
                             actor=actor_from_request(request),
                             organization=request.organization,
                             kind=kind,
-                            **form.cleaned_data,
+                            **saving.policy_arguments(),
                         )
         except ValidationError as error:
-            add_service_errors(next(iter(forms.values())), error)
+            # Next to the fields of the kind the service refused.
+            add_service_errors(saving, error)
         else:
             messages.success(request, _saved_message(request.organization))
             return redirect("key_policy", org=request.organization.slug)
@@ -61,6 +60,17 @@ def key_policy(request: HttpRequest) -> HttpResponse:
     return render_page(
         request, "apikeys/policy.html", {"rows": rows}, partial="policy-form", status=status
     )
+
+
+def _initial(policy: Policy) -> dict:
+    window = policy.default_rate_limit
+    return {
+        "require_expiry": policy.require_expiry,
+        "max_lifetime_days": policy.max_lifetime_days,
+        "disable_unused_after_days": policy.disable_unused_after_days,
+        "default_rate_limit": window.limit if window else None,
+        "default_rate_window": window.window if window else "minute",
+    }
 
 
 def _saved_message(organization) -> str:

@@ -245,9 +245,19 @@
   });
 
   // A page that loads with errors (no htmx, or JavaScript arriving late) focuses the first.
+  // A refusal of a whole form rather than of one field (loosening a key's protections) is
+  // focused the same way, so that it is read out and in view.
   document.addEventListener("DOMContentLoaded", function () {
     var main = document.getElementById("main");
-    if (main && main.querySelector("[aria-invalid='true']")) { focusFirst(main); }
+    if (main && main.querySelector("[aria-invalid='true']")) {
+      focusFirst(main);
+    } else if (main && main.querySelector("[data-focus-error]")) {
+      var error = main.querySelector("[data-focus-error]");
+      var details = error.closest("details");
+      if (details) { details.open = true; }
+      error.focus({ preventScroll: true });
+      error.scrollIntoView({ block: "center" });
+    }
   });
 
   // ---- Permission groups, presets and the custom expiry date. ----

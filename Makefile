@@ -8,11 +8,11 @@ PORT ?= 8000
 
 .PHONY: run test lint format install migrate seed screenshots clean
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml cli/pyproject.toml
 	@python=$$(scripts/find-python) || exit 1; \
 	if [ ! -x $(PY) ]; then echo "Creating $(VENV) with $$python"; "$$python" -m venv $(VENV) || exit 1; fi
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[dev]"
+	$(PY) -m pip install --quiet -e ./cli -e ".[dev]"
 	@touch $@
 
 install: $(VENV)/.installed

@@ -58,7 +58,7 @@ from apikeys.services import (
     api_key_update,
     key_policy_update,
 )
-from apikeys.tokens import generate_token, token_digest, token_preview
+from keyportal_cli.tokens import generate_token, token_digest, token_preview
 from projects.models import App, Environment, Project, Secret
 
 BATCH = 5000

@@ -31,7 +31,7 @@ from accounts.services import audit_record
 from apikeys.models import ApiKey, DeviceAuthorization, DeviceState, KeyKind, KeyPreset
 from apikeys.policy import latest_expiry, policy_for
 from apikeys.services import api_key_create
-from apikeys.tokens import token_digest
+from keyportal_cli.tokens import token_digest
 
 # RFC 8628, 6.1: no vowels (no words), no look-alikes; 20 letters, 8 of them: 2.6e10 codes.
 USER_CODE_ALPHABET = "BCDFGHJKLMNPQRSTVWXZ"

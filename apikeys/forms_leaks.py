@@ -5,8 +5,8 @@ from __future__ import annotations
 from django import forms
 from django.core.exceptions import ValidationError
 
-from apikeys.tokens import has_token_format
-from keyportal.names import unsafe_character
+from keyportal_cli.names import unsafe_character
+from keyportal_cli.tokens import has_token_format
 
 LOCATION_MAX_LENGTH = 500
 NOT_A_KEY = (

@@ -30,9 +30,9 @@ from accounts.services import audit_record
 from apikeys.compromise import REPORT_LABELS
 from apikeys.models import ApiKey, LeakSource
 from apikeys.selectors import key_recipients
-from apikeys.tokens import TOKEN_PATTERN, has_token_format, token_digest, token_preview
 from keyportal.http import client_ip
 from keyportal.mail import enqueue_mail
+from keyportal_cli.tokens import TOKEN_PATTERN, has_token_format, token_digest, token_preview
 
 _TOKEN_IN_TEXT = re.compile(TOKEN_PATTERN)
 # How a report by nobody the key's organization knows is recorded.

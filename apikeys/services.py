@@ -44,8 +44,8 @@ from apikeys.protections import (
     loosens,
 )
 from apikeys.scopes import clean_scopes
-from apikeys.tokens import generate_token, token_digest, token_preview
 from keyportal.validators import validate_display_name
+from keyportal_cli.tokens import generate_token, token_digest, token_preview
 from projects.models import Project
 
 ROTATION_GRACE = {

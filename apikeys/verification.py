@@ -25,7 +25,7 @@ from apikeys.models import ApiKey, KeyKind, KeyStatus
 from apikeys.permissions import ALL, ROLE_PERMISSIONS
 from apikeys.power import Power
 from apikeys.protections import allowed_ips, ip_allowed
-from apikeys.tokens import has_token_format, token_digest
+from keyportal_cli.tokens import has_token_format, token_digest
 
 
 class KeyRejected(Exception):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.core.exceptions import ValidationError
 
-from keyportal.names import name_problem
+from keyportal_cli.names import name_problem
 
 
 def validate_display_name(name: str) -> None:

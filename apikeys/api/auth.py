@@ -22,7 +22,6 @@ from apikeys import authority
 from apikeys.authority import Act
 from apikeys.models import ApiKey
 from apikeys.reach import Denied, require
-from apikeys.tokens import CHECKSUM_LENGTH, PREFIXES, SECRET_LENGTH, has_token_format
 from apikeys.usage import record_limits, record_refused_ip, record_use
 from apikeys.verification import (
     KeyRefused,
@@ -32,6 +31,7 @@ from apikeys.verification import (
     verify_token,
 )
 from keyportal.http import client_ip
+from keyportal_cli.tokens import CHECKSUM_LENGTH, PREFIXES, SECRET_LENGTH, has_token_format
 
 # The header the console's Explorer sends instead of a secret: the id of the key to act as.
 EXPLORE_HEADER = "HTTP_X_KEYPORTAL_EXPLORE"
@@ -247,7 +247,7 @@ def key_actor(request: HttpRequest, verified: VerifiedKey) -> Actor:
     return Actor(
         user=verified.explorer or (key.owner_user if key.kind == "user" else None),
         ip=client_ip(request),
-        # The CLI names itself in its User-Agent (keyportal/cli/client.py). A label for the
+        # The CLI names itself in its User-Agent (cli/src/keyportal_cli/client.py). A label for the
         # history only, which a client may claim freely: it grants nothing.
         origin=(
             Origin.EXPLORER

@@ -27,7 +27,7 @@ from apikeys.api.schemas import Error, Strict
 from apikeys.leaks import ANONYMOUS_REPORTER, key_report_leaked, reports_limited
 from apikeys.models import LeakSource
 from keyportal.http import client_ip
-from keyportal.names import unsafe_character
+from keyportal_cli.names import unsafe_character
 
 router = Router(tags=["leaks"])
 

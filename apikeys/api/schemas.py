@@ -11,7 +11,7 @@ from pydantic import AfterValidator, ConfigDict, Field, field_validator, model_v
 from pydantic_core import PydanticCustomError
 
 from apikeys.protections import MAX_COUNT
-from keyportal.names import name_problem
+from keyportal_cli.names import name_problem
 
 
 def _has_nul(value: Any) -> bool:

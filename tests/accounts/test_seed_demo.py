@@ -21,10 +21,10 @@ from accounts.models import (
     ServiceAccount,
     User,
 )
-from apikeys import tokens
 from apikeys.models import ApiKey, DeviceAuthorization, KeyKind, KeyPolicy, KeyUsage
 from apikeys.policy import exceeds_policy, policy_for
 from apikeys.selectors import cli_login_list
+from keyportal_cli import tokens
 from projects.models import (
     ApiKeyAccess,
     App,

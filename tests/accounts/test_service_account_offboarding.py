@@ -21,7 +21,7 @@ from accounts.services import (
 )
 from apikeys.models import ApiKey, KeyKind
 from apikeys.services import api_key_create
-from apikeys.tokens import generate_token, token_digest, token_preview
+from keyportal_cli.tokens import generate_token, token_digest, token_preview
 from tests.accounts.helpers import page_text, row_counts
 from tests.factories import ServiceAccountFactory
 

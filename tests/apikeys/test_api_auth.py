@@ -18,8 +18,8 @@ from apikeys.api.schemas import WhoAmI
 from apikeys.models import ApiKey, KeyKind, KeyStatus, KeyUsage
 from apikeys.permissions import ALL
 from apikeys.services import api_key_revoke, api_key_rotate, api_key_update
-from apikeys.tokens import generate_token
 from apikeys.verification import verify_token
+from keyportal_cli.tokens import generate_token
 from projects.models import ApiKeyAccess
 from tests.apikeys.conftest import build_tree, operator_key
 from tests.factories import AppFactory, ServiceAccountFactory

@@ -14,7 +14,7 @@ from accounts.models import Membership
 from apikeys.api.auth import key_in_query
 from apikeys.models import KeyKind
 from apikeys.services import api_key_rotate
-from apikeys.tokens import generate_token
+from keyportal_cli.tokens import generate_token
 from tests.apikeys.conftest import operator_key
 
 pytestmark = pytest.mark.django_db

@@ -16,7 +16,7 @@ from accounts.models import AuditEvent, Origin
 from apikeys.models import ApiKey, DeviceAuthorization, DeviceState, KeyKind
 from apikeys.permissions import ROLE_PERMISSIONS, ordered
 from apikeys.services import key_policy_update
-from apikeys.tokens import token_digest
+from keyportal_cli.tokens import token_digest
 from tests.accounts.helpers import page_text
 from tests.apikeys.conftest import PERSONAL_KEYS_URL, new_key
 

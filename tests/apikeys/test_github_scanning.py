@@ -26,7 +26,7 @@ from apikeys import github_scanning
 from apikeys.github_scanning import github_location
 from apikeys.models import ApiKey, KeyKind, LeakSource, SecretScanningDelivery
 from apikeys.services import api_key_revoke, api_key_rotate
-from apikeys.tokens import generate_token
+from keyportal_cli.tokens import generate_token
 from tests.apikeys.conftest import new_key
 
 pytestmark = pytest.mark.django_db

@@ -24,8 +24,8 @@ from apikeys.services import (
     api_key_rotate,
     api_key_update,
 )
-from apikeys.tokens import generate_token, token_preview
 from apikeys.verification import KeyRejected, verify_token
+from keyportal_cli.tokens import generate_token, token_preview
 from tests.apikeys.conftest import detail_url, key_state, new_key, operator_key
 from tests.factories import MembershipFactory, ProjectFactory, TeamFactory
 

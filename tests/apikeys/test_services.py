@@ -21,7 +21,7 @@ from apikeys.services import (
     api_key_update,
     key_policy_update,
 )
-from apikeys.tokens import PREFIXES, has_token_format, token_digest, token_kind, token_preview
+from keyportal_cli.tokens import PREFIXES, has_token_format, token_digest, token_kind, token_preview
 from tests.apikeys.conftest import in_days, key_state, new_key
 from tests.factories import MembershipFactory
 

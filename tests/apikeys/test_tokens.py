@@ -10,7 +10,7 @@ import zlib
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from apikeys.tokens import (
+from keyportal_cli.tokens import (
     BASE62,
     CHECKSUM_LENGTH,
     PREFIXES,

@@ -12,7 +12,7 @@ from accounts.models import AuditEvent
 from accounts.services import service_account_set_active
 from apikeys.models import ApiKey, KeyKind
 from apikeys.permissions import ALL, PERMISSIONS, READ_ONLY, ROLE_PERMISSIONS, ordered
-from apikeys.tokens import PREFIXES, token_digest
+from keyportal_cli.tokens import PREFIXES, token_digest
 from tests.accounts.helpers import is_fragment, page_text
 from tests.apikeys.conftest import (
     AUDIT_URL,

@@ -11,7 +11,7 @@ from accounts.access import Actor
 from accounts.models import AuditEvent
 from apikeys.models import ApiKey, KeyKind
 from apikeys.services import REVOKED_MESSAGE, api_key_revoke, key_policy_update
-from apikeys.tokens import token_digest
+from keyportal_cli.tokens import token_digest
 from tests.accounts.helpers import is_fragment, page_text
 from tests.apikeys.conftest import (
     ORGANIZATION_KEYS_URL,

@@ -12,7 +12,7 @@ from accounts.access import Actor
 from accounts.models import Role
 from apikeys.models import ApiKey, KeyKind
 from apikeys.services import api_key_revoke, api_key_update, key_policy_update
-from apikeys.tokens import generate_token, token_digest, token_preview
+from keyportal_cli.tokens import generate_token, token_digest, token_preview
 from tests.accounts.helpers import is_fragment, page_text
 from tests.apikeys.conftest import (
     ORGANIZATION_KEYS_URL,

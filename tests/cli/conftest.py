@@ -12,9 +12,9 @@ from accounts.access import Actor
 from accounts.models import User
 from apikeys.models import ApiKey, KeyKind
 from apikeys.services import api_key_create
-from apikeys.tokens import token_digest
-from keyportal.cli import credentials
-from keyportal.cli.main import cli
+from keyportal_cli import credentials
+from keyportal_cli.main import cli
+from keyportal_cli.tokens import token_digest
 from tests.apikeys.conftest import in_days
 from tests.conftest import Org
 

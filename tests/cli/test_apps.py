@@ -8,7 +8,7 @@ import tarfile
 
 import pytest
 
-from keyportal.cli import bundle
+from keyportal_cli import bundle
 from projects.models import ApiKeyAccess, AppVersion
 from tests.cli.conftest import assert_never_shown, org_token
 from tests.factories import AppFactory, ProjectFactory, TeamFactory

@@ -6,9 +6,9 @@ import json
 
 import httpx
 
-from keyportal.cli import __version__, login
-from keyportal.cli.client import ApiClient
-from keyportal.cli.credentials import ResolvedKey
+from keyportal_cli import __version__, login
+from keyportal_cli.client import ApiClient
+from keyportal_cli.credentials import ResolvedKey
 
 
 def recording_client(seen: list[httpx.Request], key: ResolvedKey | None = None) -> ApiClient:

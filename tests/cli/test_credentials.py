@@ -10,8 +10,8 @@ import pytest
 
 from accounts.access import Actor
 from apikeys.services import api_key_revoke
-from keyportal.cli import credentials
-from keyportal.cli.credentials import resolve_key
+from keyportal_cli import credentials
+from keyportal_cli.credentials import resolve_key
 from tests.cli.conftest import assert_never_shown, key_of, org_token, personal_key, store
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -11,7 +11,7 @@ import pytest
 
 from accounts.access import Actor
 from apikeys.services import api_key_revoke
-from keyportal.cli import client as client_module
+from keyportal_cli import client as client_module
 from tests.cli.conftest import assert_never_shown, key_of, org_token
 from tests.projects.secret_helpers import environment_in
 
@@ -215,7 +215,7 @@ def test_an_unexpected_failure_is_one_line_without_the_key(keyportal, org, monke
     def broken(*args, **kwargs):
         raise ValueError(f"cannot print {token}")
 
-    monkeypatch.setattr("keyportal.cli.main.fields", broken)
+    monkeypatch.setattr("keyportal_cli.main.fields", broken)
     result = keyportal("whoami", env={"KEYPORTAL_API_KEY": token})
     assert result.exit_code == 1
     assert one_line(result) == (

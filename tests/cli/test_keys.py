@@ -10,9 +10,9 @@ from django.utils import timezone
 
 from apikeys.models import ApiKey
 from apikeys.permissions import READ_ONLY
-from apikeys.tokens import has_token_format
-from keyportal.cli import credentials
-from keyportal.cli.commands.keys import READ_ONLY as CLI_READ_ONLY
+from keyportal_cli import credentials
+from keyportal_cli.commands.keys import READ_ONLY as CLI_READ_ONLY
+from keyportal_cli.tokens import has_token_format
 from tests.cli.conftest import assert_never_shown, key_of, org_token, personal_key, store
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -22,8 +22,8 @@ from accounts.access import Actor
 from apikeys.device import device_approve, device_deny
 from apikeys.models import ApiKey, DeviceAuthorization
 from apikeys.services import api_key_revoke
-from keyportal.cli import credentials
-from keyportal.cli import login as login_module
+from keyportal_cli import credentials
+from keyportal_cli import login as login_module
 from tests.cli.conftest import assert_never_shown, key_of, personal_key, store
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -7,9 +7,9 @@ import json
 import pytest
 
 from accounts.access import Actor
-from keyportal.cli import __version__
-from keyportal.cli.errors import preview, scrub
-from keyportal.cli.output import table, when
+from keyportal_cli import __version__
+from keyportal_cli.errors import preview, scrub
+from keyportal_cli.output import table, when
 from projects.secrets import secret_set
 from tests.cli.conftest import assert_never_shown, org_token, personal_key, store
 from tests.projects.secret_helpers import environment_in

@@ -19,12 +19,12 @@ import pytest
 import yaml
 from click.testing import CliRunner, Result
 
-from apikeys.tokens import PREFIXES, TOKEN_PATTERN, checksum, generate_token, token_preview
-from keyportal.cli import credentials
-from keyportal.cli.client import USER_AGENT, ApiClient
-from keyportal.cli.commands import scan as scan_module
-from keyportal.cli.errors import EXIT_CODES, FOUND, NETWORK, RATE_LIMITED
-from keyportal.cli.main import cli
+from keyportal_cli import credentials
+from keyportal_cli.client import USER_AGENT, ApiClient
+from keyportal_cli.commands import scan as scan_module
+from keyportal_cli.errors import EXIT_CODES, FOUND, NETWORK, RATE_LIMITED
+from keyportal_cli.main import cli
+from keyportal_cli.tokens import PREFIXES, TOKEN_PATTERN, checksum, generate_token, token_preview
 from tests.cli.conftest import assert_never_shown
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -584,7 +584,7 @@ def test_the_cli_imports_no_django():
     """The CLI, scan included, loads without Django: it must run where only the CLI is installed."""
     loaded = subprocess.run(
         [sys.executable, "-c",
-         "import sys, keyportal.cli.main, keyportal.cli.commands.scan; "
+         "import sys, keyportal_cli.main, keyportal_cli.commands.scan; "
          "print(sorted(m for m in sys.modules if m.split('.')[0] == 'django'))"],
         cwd=ROOT, check=True, capture_output=True, text=True,
         env={**os.environ, "DJANGO_SETTINGS_MODULE": ""},

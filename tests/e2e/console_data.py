@@ -12,7 +12,7 @@ from accounts.access import Actor
 from accounts.models import Role, ServiceAccount
 from apikeys.models import ApiKey, KeyKind, KeyStatus, LeakSource
 from apikeys.permissions import READ_ONLY, ordered
-from apikeys.tokens import generate_token, token_digest, token_preview
+from keyportal_cli.tokens import generate_token, token_digest, token_preview
 from projects.models import ApiKeyAccess, App, Project
 from projects.secrets import secret_set
 from tests.conftest import Org

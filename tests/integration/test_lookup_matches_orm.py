@@ -21,8 +21,8 @@ from accounts.access import Actor
 from accounts.models import Membership
 from apikeys.models import ApiKey, KeyKind
 from apikeys.services import api_key_create, api_key_rotate
-from apikeys.tokens import token_digest
 from apikeys.verification import _lookup, _lookup_query
+from keyportal_cli.tokens import token_digest
 from tests.apikeys.conftest import new_key
 from tests.factories import ProjectFactory, ServiceAccountFactory, TeamFactory
 
@@ -110,8 +110,13 @@ def test_the_lookup_reads_no_password_hash_and_what_whoami_needs_without_a_query
     with django_assert_num_queries(1):
         found = _lookup(token_digest(token))
         assert "password" in found.owner_user.get_deferred_fields()
-        # Of the key itself, only the leak report (read by no check) is left for later.
-        assert found.get_deferred_fields() == {"compromise_report"}
+        # Of the key itself, only what no check reads is left for later: the leak report and
+        # the last address its allowlist refused.
+        assert found.get_deferred_fields() == {
+            "compromise_report",
+            "last_refused_ip",
+            "last_refused_at",
+        }
         # What the checks, whoami and the owner's name read is loaded with the key.
         assert str(found.owner) == str(org.member)
         assert (found.organization.name, found.organization.slug) == (

@@ -17,8 +17,8 @@ from accounts.access import Actor
 from accounts.models import AuditEvent
 from apikeys.models import ApiKey, KeyKind
 from apikeys.services import api_key_create, api_key_rotate
-from apikeys.tokens import token_preview
 from apikeys.verification import KeyRejected, verify_token
+from keyportal_cli.tokens import token_preview
 from tests.integration.conftest import on_postgres
 
 pytestmark = [

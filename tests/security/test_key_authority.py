@@ -25,7 +25,7 @@ from accounts.access import Actor
 from accounts.models import AuditEvent, Organization, Role, ServiceAccount, User
 from apikeys.models import ApiKey
 from apikeys.services import api_key_create, api_key_revoke
-from apikeys.tokens import token_digest
+from keyportal_cli.tokens import token_digest
 from tests.apikeys.conftest import TOKEN_RE, create_url, delete_url, detail_url, rotate_url
 from tests.cli.conftest import cli_home, keyportal  # noqa: F401  (fixtures of the CLI cases)
 from tests.conftest import Org, _organization_with_people

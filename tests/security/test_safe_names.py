@@ -1,6 +1,6 @@
 """Names are safe to show: no control characters, no text-direction overrides, at every door.
 
-One rule (keyportal.names), tested here once as a table: the console's forms, the API's
+One rule (keyportal_cli.names), tested here once as a table: the console's forms, the API's
 schemas and the services behind them each refuse the same names with the same message. The CLI's
 check before sending is in tests/cli/test_keys.py.
 """
@@ -27,8 +27,8 @@ from accounts.services import (
 )
 from apikeys.models import ApiKey, DeviceAuthorization
 from apikeys.permissions import ALL
-from keyportal.names import name_problem, unsafe_character
 from keyportal.validators import validate_display_name
+from keyportal_cli.names import name_problem, unsafe_character
 from projects import services as project_services
 from projects.models import App, Environment, Project, Target
 from tests.accounts.helpers import page_text, row_counts

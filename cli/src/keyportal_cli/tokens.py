@@ -1,5 +1,8 @@
 """Key tokens: generation, format check, digest and preview. Plain functions, no database.
 
+One definition for the server (which makes and verifies tokens) and the CLI (whose `scan`
+recognises them offline): the server depends on this distribution, keyportal-cli.
+
 A token is a prefix naming its kind, 32 base62 characters from `secrets` (about 190 bits) and
 6 base62 characters of CRC32 over everything before them, e.g. `sk-project-<32><6>`.
 """

@@ -14,14 +14,14 @@ from pathlib import Path
 
 import click
 
-# apikeys.tokens imports only the standard library, so the CLI stays free of Django; the CLI's own
-# distribution, once split from the server's, has to carry that module with it.
-from apikeys.tokens import has_token_format, token_candidates, token_kind, token_preview
-from keyportal.cli.client import ApiClient
-from keyportal.cli.errors import FAILURE, FOUND, CliError
-from keyportal.cli.output import emit_json, plural
-from keyportal.cli.session import Session, set_json
-from keyportal.names import unsafe_character
+from keyportal_cli.client import ApiClient
+from keyportal_cli.errors import FAILURE, FOUND, CliError
+from keyportal_cli.names import unsafe_character
+from keyportal_cli.output import emit_json, plural
+from keyportal_cli.session import Session, set_json
+
+# The token format, which this distribution carries and the server imports from it.
+from keyportal_cli.tokens import has_token_format, token_candidates, token_kind, token_preview
 
 # Folders of tools and dependencies, skipped while walking a folder (a path named on the command
 # line is always scanned).

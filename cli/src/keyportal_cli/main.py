@@ -8,11 +8,11 @@ from typing import Any
 import click
 import httpx
 
-from keyportal.cli import __version__, credentials, login
-from keyportal.cli.client import ApiClient
-from keyportal.cli.commands import apps, environments, keys, scan, secrets
-from keyportal.cli.credentials import resolve_key
-from keyportal.cli.errors import (
+from keyportal_cli import __version__, credentials, login
+from keyportal_cli.client import ApiClient
+from keyportal_cli.commands import apps, environments, keys, scan, secrets
+from keyportal_cli.credentials import resolve_key
+from keyportal_cli.errors import (
     EXIT_CODES,
     FAILURE,
     NETWORK,
@@ -21,8 +21,8 @@ from keyportal.cli.errors import (
     network_error,
     scrub,
 )
-from keyportal.cli.output import day, emit_json, fields, when
-from keyportal.cli.session import DEFAULT_URL, KIND_NAMES, Session, json_option
+from keyportal_cli.output import day, emit_json, fields, when
+from keyportal_cli.session import DEFAULT_URL, KIND_NAMES, Session, json_option
 
 
 class Group(click.Group):

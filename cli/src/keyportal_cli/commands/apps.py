@@ -6,11 +6,11 @@ from typing import Any
 
 import click
 
-from keyportal.cli.bundle import pack
-from keyportal.cli.client import ApiClient, segment
-from keyportal.cli.errors import NOT_FOUND, USAGE, CliError
-from keyportal.cli.output import day, emit_json, plural, size, table
-from keyportal.cli.session import Session, json_option
+from keyportal_cli.bundle import pack
+from keyportal_cli.client import ApiClient, segment
+from keyportal_cli.errors import NOT_FOUND, USAGE, CliError
+from keyportal_cli.output import day, emit_json, plural, size, table
+from keyportal_cli.session import Session, json_option
 
 SHARING_HINT = (
     'Apps whose sharing gives API keys "No access" are not listed: an owner or admin must set '

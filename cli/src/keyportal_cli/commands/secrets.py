@@ -6,9 +6,9 @@ import sys
 
 import click
 
-from keyportal.cli.client import segment
-from keyportal.cli.output import emit_json, table, when
-from keyportal.cli.session import Session, json_option
+from keyportal_cli.client import segment
+from keyportal_cli.output import emit_json, table, when
+from keyportal_cli.session import Session, json_option
 
 environment_option = click.option(
     "--environment",

@@ -12,11 +12,11 @@ from typing import Any
 
 import click
 
-from keyportal.cli import credentials
-from keyportal.cli.client import segment
-from keyportal.cli.output import day, emit_json, table, when
-from keyportal.cli.session import KIND_NAMES, Session, json_option
-from keyportal.names import name_problem
+from keyportal_cli import credentials
+from keyportal_cli.client import segment
+from keyportal_cli.names import name_problem
+from keyportal_cli.output import day, emit_json, table, when
+from keyportal_cli.session import KIND_NAMES, Session, json_option
 
 # The console's "Read-only" preset (apikeys/permissions.py READ_ONLY; a test keeps them equal).
 READ_ONLY = (

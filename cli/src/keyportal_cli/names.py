@@ -1,7 +1,8 @@
 """Names people read: refuse the characters that make a name show as something else.
 
 Plain Python, no Django: the CLI checks names with it before sending them, the server's
-validators (keyportal.validators) with it on every door.
+validators (keyportal.validators) with it on every door; the server depends on this
+distribution, keyportal-cli, for it.
 """
 
 from __future__ import annotations

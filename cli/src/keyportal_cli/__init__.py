@@ -1,10 +1,11 @@
-"""keyportal's command-line client: `keyportal login`, then keys, apps and secrets."""
+"""keyportal's command-line client (`keyportal login`, then keys, apps and secrets), and a small
+library for scripts and notebooks."""
 
 from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
 
 try:
-    __version__ = version("keyportal")
+    __version__ = version("keyportal-cli")
 except PackageNotFoundError:  # run from a checkout that was never installed
     __version__ = "0.0.0"

@@ -8,9 +8,9 @@ from urllib.parse import quote, urlsplit
 import click
 import httpx
 
-from keyportal.cli import __version__
-from keyportal.cli.credentials import ResolvedKey
-from keyportal.cli.errors import CliError, http_error, network_error
+from keyportal_cli import __version__
+from keyportal_cli.credentials import ResolvedKey
+from keyportal_cli.errors import CliError, http_error, network_error
 
 USER_AGENT = f"keyportal-cli/{__version__}"
 # Connecting should be quick; an upload of a 10 MB bundle or a busy server may take longer.

@@ -14,9 +14,9 @@ from typing import Any
 
 import click
 
-from keyportal.cli.client import USER_AGENT, ApiClient
-from keyportal.cli.errors import FAILURE, NETWORK, NOT_FOUND, CliError, error_body
-from keyportal.names import unsafe_character
+from keyportal_cli.client import USER_AGENT, ApiClient
+from keyportal_cli.errors import FAILURE, NETWORK, NOT_FOUND, CliError, error_body
+from keyportal_cli.names import unsafe_character
 
 DEFAULT_INTERVAL = 5.0
 SLOW_DOWN_STEP = 5.0

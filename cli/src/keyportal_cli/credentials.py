@@ -17,7 +17,7 @@ from typing import Any
 
 import click
 
-from keyportal.cli.errors import FAILURE, UNAUTHORIZED, CliError, preview
+from keyportal_cli.errors import FAILURE, UNAUTHORIZED, CliError, preview
 
 FILE_NAME = "credentials.json"
 ENV_KEY = "KEYPORTAL_API_KEY"

@@ -6,10 +6,10 @@ from typing import Any
 
 import click
 
-from keyportal.cli.client import ApiClient
-from keyportal.cli.errors import FORBIDDEN, CliError
-from keyportal.cli.output import emit_json, table
-from keyportal.cli.session import Session, json_option
+from keyportal_cli.client import ApiClient
+from keyportal_cli.errors import FORBIDDEN, CliError
+from keyportal_cli.output import emit_json, table
+from keyportal_cli.session import Session, json_option
 
 
 def _names(client: ApiClient, area: str) -> dict[int, dict[str, Any]]:

@@ -13,8 +13,8 @@ import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from keyportal.cli.errors import FAILURE, CliError
-from keyportal.cli.output import size
+from keyportal_cli.errors import FAILURE, CliError
+from keyportal_cli.output import size
 
 MAX_BUNDLE_BYTES = 10 * 1024 * 1024
 MAX_UNPACKED_BYTES = 100 * 1024 * 1024

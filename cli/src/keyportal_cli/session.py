@@ -8,10 +8,10 @@ from typing import Any
 
 import click
 
-from keyportal.cli import credentials
-from keyportal.cli.client import ApiClient
-from keyportal.cli.credentials import ResolvedKey, resolve_key
-from keyportal.cli.errors import UNAUTHORIZED, CliError
+from keyportal_cli import credentials
+from keyportal_cli.client import ApiClient
+from keyportal_cli.credentials import ResolvedKey, resolve_key
+from keyportal_cli.errors import UNAUTHORIZED, CliError
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 KIND_NAMES = {

@@ -10,7 +10,7 @@ import click
 import httpx
 
 if TYPE_CHECKING:
-    from keyportal.cli.credentials import ResolvedKey
+    from keyportal_cli.credentials import ResolvedKey
 
 # Exit codes. 2 is click's own, for usage errors.
 FAILURE = 1

@@ -24,6 +24,7 @@ the usage counts, in batches, and never raises it. So:
 
 from __future__ import annotations
 
+import hashlib
 import threading
 import time
 from dataclasses import dataclass
@@ -31,6 +32,7 @@ from datetime import UTC, datetime
 
 from django.conf import settings
 from django.core.cache import caches
+from redis.exceptions import NoScriptError
 
 from apikeys.models import ApiKey
 from apikeys.protections import Budget, Window, budget, rate_limits
@@ -212,8 +214,7 @@ out[#out + 1] = remaining
 return out
 """
 
-_scripts: dict[int, object] = {}
-_scripts_lock = threading.Lock()
+_SCRIPT_SHA = hashlib.sha1(_SCRIPT.encode()).hexdigest()  # noqa: S324 - Redis names scripts so
 
 
 def _is_redis(cache) -> bool:
@@ -222,26 +223,34 @@ def _is_redis(cache) -> bool:
     return isinstance(cache, RedisCache)
 
 
-def _script(client):
-    script = _scripts.get(id(client))
-    if script is None:
-        with _scripts_lock:
-            # register_script sends EVALSHA, and the script itself only when Redis lacks it.
-            script = _scripts.setdefault(id(client), client.register_script(_SCRIPT))
-    return script
+def _client(cache):
+    """Return the redis-py client for the cache's write connection pool, made once.
+
+    Django's RedisCache has no script API, and its get_client() builds a new client object on
+    every call: kept on the cache's own client object (one per cache per thread), the client
+    and its connection pool are reused by every request."""
+    holder = cache._cache
+    client = getattr(holder, "_keyportal_limits_client", None)
+    if client is None:
+        client = holder._keyportal_limits_client = holder.get_client(write=True)
+    return client
 
 
 def _check_redis(cache, keys, windows, budget_key, seed, found, consume):
-    # Django's RedisCache has no script API; its client is the redis-py client it pools.
-    client = cache._cache.get_client(write=True)
-    names = [cache.make_and_validate_key(key) for key in keys]
+    names = [cache.make_key(key) for key in keys]
     args: list[int] = [1 if consume else 0, len(windows)]
     for window in windows:
         args += [window.limit, window.seconds]
     if budget_key is not None:
-        names.append(cache.make_and_validate_key(budget_key))
+        names.append(cache.make_key(budget_key))
         args += [seed, _BUDGET_TTL[found.refill]]
-    reply = [int(part) for part in _script(client)(keys=names, args=args)]
+    client = _client(cache)
+    try:
+        reply = client.evalsha(_SCRIPT_SHA, len(names), *names, *args)
+    except NoScriptError:
+        # Redis restarted, or never saw the script: send it once, by value.
+        reply = client.eval(_SCRIPT, len(names), *names, *args)
+    reply = [int(part) for part in reply]
     result, pairs, remaining = reply[0], reply[1:-1], reply[-1]
     return result, pairs[0::2], pairs[1::2], remaining
 

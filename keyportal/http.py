@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import ipaddress
+from functools import lru_cache
 
 from django.conf import settings
 from django.http import HttpRequest
 from django.utils.http import url_has_allowed_host_and_scheme
 
 
+@lru_cache(maxsize=4096)
 def _valid_ip(value: str) -> str:
+    # Parsed once per distinct text: the same few clients call again and again.
     try:
         return str(ipaddress.ip_address(value.strip()))
     except ValueError:

@@ -269,3 +269,125 @@ def server(tmp_path_factory) -> Iterator[Server]:
             yield server
         finally:
             _stop(server.process)
+
+
+# --- the same server with Redis as its cache (REDIS_URL), for what must hold across workers ----
+
+# keyportal.settings gives Redis the fixed KEY_PREFIX "keyportal" (no setting changes it), and
+# the scratch databases number their keys alike, so this server gets a Redis database of its own
+# (not the unit tests' 14): it clears the keys with that prefix there, never the whole database,
+# and one run at a time holds it (REDIS_LOCK), so a CI clone beside a working copy waits its turn.
+REDIS_URL = os.environ.get("KEYPORTAL_IT_REDIS_URL", "redis://127.0.0.1:6379/13")
+REDIS_PREFIX = "keyportal:"
+REDIS_LOCK = "keyportal-it-lock"
+REDIS_LOCK_SECONDS = 120
+
+
+def redis_or_skip(url: str = REDIS_URL):
+    """Return a client of the Redis at `url`; skip when it does not answer, with the reason,
+    unless KEYPORTAL_REQUIRE_REDIS is set (CI sets it when Redis answers): then fail."""
+    import redis
+
+    client = redis.Redis.from_url(url, socket_connect_timeout=0.5, socket_timeout=2)
+    try:
+        client.ping()
+    except redis.RedisError as error:
+        client.close()
+        reason = f"Redis does not answer at {url} ({error})"
+        if os.environ.get("KEYPORTAL_REQUIRE_REDIS"):
+            pytest.fail(f"{reason}, and KEYPORTAL_REQUIRE_REDIS is set")
+        pytest.skip(reason)
+    return client
+
+
+def clear_prefixed(client, prefix: str = REDIS_PREFIX) -> int:
+    """Delete the keys under `prefix` (never FLUSHDB); return how many there were."""
+    keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
+    if keys:
+        client.delete(*keys)
+    return len(keys)
+
+
+@contextlib.contextmanager
+def redis_held(client, timeout: float = 60) -> Iterator[None]:
+    """Hold this run's claim on the Redis database, its prefixed keys cleared before and after."""
+    token = secrets.token_hex(8)
+    deadline = time.monotonic() + timeout
+    while not client.set(REDIS_LOCK, token, nx=True, ex=REDIS_LOCK_SECONDS):
+        if time.monotonic() > deadline:
+            pytest.fail(f"another run held {REDIS_LOCK} in {REDIS_URL} for {timeout:.0f} s")
+        time.sleep(0.2)
+    try:
+        clear_prefixed(client)
+        yield
+    finally:
+        clear_prefixed(client)
+        if client.get(REDIS_LOCK) == token.encode():
+            client.delete(REDIS_LOCK)
+
+
+def start_gunicorn(server: Server, folder: Path) -> None:
+    """Start gunicorn as the `server` fixture does (probe_wsgi, 2 sync workers) and wait until
+    it answers; stop it with `_stop(server.process)`."""
+    config = folder / "gunicorn.conf.py"
+    config.write_text("")  # so no other gunicorn.conf.py is read
+    server.process = subprocess.Popen(  # noqa: S603 (this interpreter's gunicorn)
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "tests.integration.probe_wsgi:application",
+            "--config",
+            str(config),
+            "--workers",
+            str(server.workers),
+            "--worker-class",
+            "sync",
+            "--bind",
+            f"{HOST}:{server.port}",
+            "--error-logfile",
+            str(server.log),
+            "--log-level",
+            "warning",
+            "--graceful-timeout",
+            "5",
+        ],
+        cwd=ROOT,
+        env=server.env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    _wait_until_up(server)
+
+
+@pytest.fixture(scope="module")
+def redis_server(tmp_path_factory) -> Iterator[Server]:
+    """The `server` fixture's gunicorn with REDIS_URL set: Django's cache, and with it the keys'
+    rate limits and budgets (apikeys/limits.py), shared by both workers in Redis."""
+    client = redis_or_skip()
+    folder = tmp_path_factory.mktemp("gunicorn-redis")
+    try:
+        with redis_held(client), scratch_database(folder) as database_url:
+            env = scratch_env(
+                folder,
+                database_url,
+                drop=(
+                    "GUNICORN_CMD_ARGS",
+                    "KEYPORTAL_USAGE_FLUSH_SECONDS",
+                    "KEYPORTAL_LIMITS_CACHE",
+                ),
+                KEYPORTAL_API_AUTH_FAILURES_PER_MINUTE="100000",
+            )
+            env["REDIS_URL"] = REDIS_URL  # after scratch_env, which leaves any REDIS_URL out
+            server = Server(port=free_port(), env=env, log=folder / "gunicorn.log")
+            server.manage("migrate", "--noinput", "--verbosity", "0", timeout=120)
+            server.manage("seed_demo", timeout=60)
+            try:
+                start_gunicorn(server, folder)
+                yield server
+            finally:
+                if server.process is not None:
+                    _stop(server.process)
+    finally:
+        client.close()

@@ -235,40 +235,12 @@ def server(tmp_path_factory) -> Iterator[Server]:
         server = Server(port=free_port(), env=env, log=folder / "gunicorn.log")
         server.manage("migrate", "--noinput", "--verbosity", "0", timeout=120)
         server.manage("seed_demo", timeout=60)
-        config = folder / "gunicorn.conf.py"
-        config.write_text("")  # so no other gunicorn.conf.py is read
-        server.process = subprocess.Popen(  # noqa: S603 (this interpreter's gunicorn)
-            [
-                sys.executable,
-                "-m",
-                "gunicorn",
-                "tests.integration.probe_wsgi:application",
-                "--config",
-                str(config),
-                "--workers",
-                str(WORKERS),
-                "--worker-class",
-                "sync",
-                "--bind",
-                f"{HOST}:{server.port}",
-                "--error-logfile",
-                str(server.log),
-                "--log-level",
-                "warning",
-                "--graceful-timeout",
-                "5",
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-        )
         try:
-            _wait_until_up(server)
+            start_gunicorn(server, folder)
             yield server
         finally:
-            _stop(server.process)
+            if server.process is not None:
+                _stop(server.process)
 
 
 # --- the same server with Redis as its cache (REDIS_URL), for what must hold across workers ----

@@ -12,8 +12,15 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.csp import CSP
 
-BASE_DIR = Path(__file__).resolve().parent.parent
-DATA_DIR = BASE_DIR / "data"
+PACKAGE_DIR = Path(__file__).resolve().parent  # templates/ and static/ are inside, as in the wheel
+BASE_DIR = PACKAGE_DIR.parent
+# A checkout (manage.py beside the package) keeps its files in the checkout, as always; an
+# installed package (`keyportal-server`, gunicorn from a venv) in the current directory, never in
+# site-packages. KEYPORTAL_DATA_DIR holds the default SQLite database and uploaded bundles.
+CHECKOUT = (BASE_DIR / "manage.py").is_file()
+DATA_DIR = Path(
+    os.environ.get("KEYPORTAL_DATA_DIR") or (BASE_DIR / "data" if CHECKOUT else "data")
+).absolute()
 
 
 def env_bool(name: str, default: bool) -> bool:
@@ -120,7 +127,7 @@ WSGI_APPLICATION = "keyportal.wsgi.application"
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [BASE_DIR / "templates"],
+        "DIRS": [PACKAGE_DIR / "templates"],
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [
@@ -273,8 +280,12 @@ MEDIA_URL = "media/"
 DATA_UPLOAD_MAX_MEMORY_SIZE = 11 * 1024 * 1024
 
 STATIC_URL = "static/"
-STATICFILES_DIRS = [BASE_DIR / "static"]
-STATIC_ROOT = BASE_DIR / "staticfiles"
+STATICFILES_DIRS = [PACKAGE_DIR / "static"]
+# collectstatic's output, served by whitenoise: staticfiles/ in a checkout, else ./staticfiles.
+STATIC_ROOT = Path(
+    os.environ.get("KEYPORTAL_STATIC_ROOT")
+    or (BASE_DIR / "staticfiles" if CHECKOUT else "staticfiles")
+).absolute()
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {

@@ -6,7 +6,8 @@ import json
 
 import httpx
 
-from keyportal_cli import __version__, login
+from keyportal_cli import __version__
+from keyportal_cli import device_flow as login
 from keyportal_cli.client import ApiClient
 from keyportal_cli.credentials import ResolvedKey
 

@@ -23,7 +23,7 @@ from apikeys.device import device_approve, device_deny
 from apikeys.models import ApiKey, DeviceAuthorization
 from apikeys.services import api_key_revoke
 from keyportal_cli import credentials
-from keyportal_cli import login as login_module
+from keyportal_cli import device_flow as login_module
 from tests.cli.conftest import assert_never_shown, key_of, personal_key, store
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -257,3 +257,19 @@ def test_too_many_login_codes_is_exit_6(keyportal, clock, settings):
         "Error: Too many requests from this address: retry in 60 seconds (Too many login codes "
         "from your address; retry in a minute).\n"
     )
+
+
+def test_logout_revokes_the_stored_key_not_the_one_in_the_environment(
+    keyportal, org, live_server, cli_home
+):
+    """With KEYPORTAL_API_KEY set (a CI key, say), logout still ends the login that wrote the
+    file: the stored key is revoked, the environment's is left alone."""
+    stored_key, stored = personal_key(org, name="laptop")
+    env_key, from_env = personal_key(org, name="ci")
+    store(live_server.url, stored, key_id=stored_key.pk)
+    result = keyportal("logout", env={"KEYPORTAL_API_KEY": from_env})
+    assert result.exit_code == 0, result.output
+    assert f"revoked sk-user-...{stored[-4:]}" in result.stdout
+    assert key_of(stored).revoked_at is not None
+    assert key_of(from_env).revoked_at is None
+    assert_never_shown(result, stored, from_env)

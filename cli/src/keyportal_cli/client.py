@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -24,12 +25,16 @@ def segment(value: object) -> str:
     return quote(str(value), safe="")
 
 
-def _warn_if_cleartext(url: str) -> None:
+def _on_stderr(message: str) -> None:
+    click.echo(f"Warning: {message}", err=True)
+
+
+def _warn_if_cleartext(url: str, warn: Callable[[str], None] = _on_stderr) -> None:
     """Warn once per address when keys would cross the network unencrypted."""
     parts = urlsplit(url)
     if parts.scheme == "http" and (parts.hostname or "") not in LOOPBACK and url not in _WARNED:
         _WARNED.add(url)
-        click.echo(f"Warning: {url} is not HTTPS; keys cross the network unencrypted.", err=True)
+        warn(f"{url} is not HTTPS; keys cross the network unencrypted.")
 
 
 class ApiClient:
@@ -44,13 +49,14 @@ class ApiClient:
         key: ResolvedKey | None = None,
         *,
         transport: httpx.BaseTransport | None = None,
+        warn: Callable[[str], None] = _on_stderr,
     ) -> None:
         self.url = url.rstrip("/")
         self.key = key
         headers = {"User-Agent": USER_AGENT, "Accept": "application/json"}
         if key is not None:
             headers["Authorization"] = f"Bearer {key.token}"
-        _warn_if_cleartext(self.url)
+        _warn_if_cleartext(self.url, warn)
         try:
             self._http = httpx.Client(
                 base_url=f"{self.url}/api/v1/",
@@ -104,3 +110,8 @@ class ApiClient:
 
     def put(self, path: str, **kwargs: Any) -> Any:
         return self.request("PUT", path, **kwargs)
+
+    def use_key(self, key: ResolvedKey) -> None:
+        """Send `key` from now on (the key in use was rotated)."""
+        self.key = key
+        self._http.headers["Authorization"] = f"Bearer {key.token}"

@@ -11,6 +11,7 @@ import json
 import os
 import secrets
 import stat
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,8 @@ from keyportal_cli.errors import FAILURE, UNAUTHORIZED, CliError, preview
 
 FILE_NAME = "credentials.json"
 ENV_KEY = "KEYPORTAL_API_KEY"
+ENV_URL = "KEYPORTAL_URL"
+DEFAULT_URL = "http://127.0.0.1:8000"
 
 
 def home() -> Path:
@@ -107,7 +110,7 @@ class ResolvedKey:
     """A key and where it came from. Its repr never shows the token."""
 
     token: str = field(repr=False)
-    source: str  # "option", "environment" or "file"
+    source: str  # "option" (--api-key), "argument" (the library's api_key=), "environment", "file"
 
     @property
     def preview(self) -> str:
@@ -118,6 +121,8 @@ class ResolvedKey:
         """Return where the key came from, as messages say it."""
         if self.source == "option":
             return "the key from --api-key"
+        if self.source == "argument":
+            return "the key passed as api_key"
         if self.source == "environment":
             return f"the key from {ENV_KEY}"
         return f"the key in {shown_path()}"
@@ -140,14 +145,47 @@ def _checked(key: ResolvedKey) -> ResolvedKey:
     return key
 
 
-def resolve_key(option: str | None, stored: dict[str, Any] | None) -> ResolvedKey | None:
-    """Return the key to use: --api-key, then KEYPORTAL_API_KEY, then the credentials file."""
+def resolve_key(
+    option: str | None, stored: dict[str, Any] | None, *, given_as: str = "option"
+) -> ResolvedKey | None:
+    """Return the key to use: --api-key, then KEYPORTAL_API_KEY, then the credentials file.
+
+    `given_as` is the source an explicit key is reported as ("argument" for the library).
+    """
     if option is not None and option.strip():
-        return _checked(ResolvedKey(option.strip(), "option"))
+        return _checked(ResolvedKey(option.strip(), given_as))
     from_environment = os.environ.get(ENV_KEY, "").strip()
     if from_environment:
         return _checked(ResolvedKey(from_environment, "environment"))
+    return file_key(stored)
+
+
+def file_key(stored: dict[str, Any] | None) -> ResolvedKey | None:
+    """Return the key the credentials file holds, whatever the environment says, or None."""
     token = (stored or {}).get("api_key")
     if isinstance(token, str) and token.strip():
         return _checked(ResolvedKey(token.strip(), "file"))
     return None
+
+
+Stored = Callable[[], dict[str, Any] | None]
+
+
+def find_key(option: str | None, stored: Stored, *, given_as: str = "option") -> ResolvedKey | None:
+    """Return the key the CLI and the library use, or None: the explicit key, then
+    KEYPORTAL_API_KEY, then the credentials file. `stored` returns the file's contents; it is
+    called only when neither of the others gives a key."""
+    return resolve_key(option, None, given_as=given_as) or resolve_key(None, stored())
+
+
+def resolve_url(option: str | None, stored: Stored) -> str:
+    """Return the server the CLI and the library use: the explicit address, then KEYPORTAL_URL,
+    then the one in the credentials file, then DEFAULT_URL. `stored` is called only when
+    neither of the first two gives an address."""
+    for candidate in (option, os.environ.get(ENV_URL)):
+        if candidate and candidate.strip():
+            return candidate.strip().rstrip("/")
+    stored_url = (stored() or {}).get("url")
+    if isinstance(stored_url, str) and stored_url.strip():
+        return stored_url.strip().rstrip("/")
+    return DEFAULT_URL

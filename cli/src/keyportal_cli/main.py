@@ -8,10 +8,9 @@ from typing import Any
 import click
 import httpx
 
-from keyportal_cli import __version__, credentials, login
+from keyportal_cli import __version__, credentials, device_flow
 from keyportal_cli.client import ApiClient
 from keyportal_cli.commands import apps, environments, keys, scan, secrets
-from keyportal_cli.credentials import resolve_key
 from keyportal_cli.errors import (
     EXIT_CODES,
     FAILURE,
@@ -89,21 +88,15 @@ def login_command(session: Session, no_browser: bool, poll_interval: float | Non
     previous = session.stored(strict=False)  # a broken file is simply replaced
     url = session.url()
     with ApiClient(url) as client:
-        code = login.request_code(client)
-        login.show_code(code, open_browser=not no_browser)
-        answer = login.wait_for_token(client, code, poll_interval=poll_interval)
+        code = device_flow.request_code(client)
+        device_flow.show_code(code, open_browser=not no_browser)
+        answer = device_flow.wait_for_token(client, code, poll_interval=poll_interval)
     key, organization = answer["key"], answer["organization"]
-    credentials.save(
-        {
-            "url": url,
-            "api_key": answer["token"],
-            "key_id": key["id"],
-            "key_name": key["name"],
-            "organization": organization,
-            "expires_at": key.get("expires_at"),
-        }
-    )
-    _revoke_previous(previous, url=url, new_key_id=key["id"])
+    device_flow.save_login(url, answer)
+    # Only the key the file held: never one from --api-key or KEYPORTAL_API_KEY.
+    old = device_flow.revoke_previous(previous, url=url, new_key_id=key["id"])
+    if old is not None:
+        click.echo(f"Revoked the key of the previous login ({old.preview}).", err=True)
     if session.as_json:
         emit_json({"url": url, "key": key, "organization": organization})
     else:
@@ -119,22 +112,6 @@ def login_command(session: Session, no_browser: bool, poll_interval: float | Non
             click.echo(f"Note: {overriding} is set and is used before the stored key.", err=True)
 
 
-def _revoke_previous(previous: dict[str, Any] | None, *, url: str, new_key_id: int) -> None:
-    """Revoke the key an earlier login stored on the same server: one live CLI key at a time."""
-    if not previous or previous.get("url") != url or previous.get("key_id") == new_key_id:
-        return
-    old = resolve_key(None, previous)
-    if old is None:
-        return
-    try:
-        with ApiClient(url, old) as client:
-            response = client.send("POST", "whoami/revoke")
-    except CliError:
-        return
-    if response.is_success:
-        click.echo(f"Revoked the key of the previous login ({old.preview}).", err=True)
-
-
 @cli.command("logout")
 @json_option
 @click.pass_obj
@@ -147,7 +124,8 @@ def logout_command(session: Session) -> None:
         credentials.delete()
         _said(session, f"Deleted the unreadable {shown}.", revoked=False)
         return
-    key = resolve_key(None, stored)
+    # The stored key, never one from KEYPORTAL_API_KEY: logout ends the login that wrote the file.
+    key = credentials.file_key(stored) if stored is not None else None
     if stored is None or key is None:
         credentials.delete()
         _said(session, "Not logged in.", revoked=False)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -10,10 +9,10 @@ import click
 
 from keyportal_cli import credentials
 from keyportal_cli.client import ApiClient
-from keyportal_cli.credentials import ResolvedKey, resolve_key
+from keyportal_cli.credentials import DEFAULT_URL, ResolvedKey, find_key, resolve_url
 from keyportal_cli.errors import UNAUTHORIZED, CliError
 
-DEFAULT_URL = "http://127.0.0.1:8000"
+__all__ = ["DEFAULT_URL", "KIND_NAMES", "NO_KEY", "Session", "json_option", "set_json"]
 KIND_NAMES = {
     "user": "personal key",
     "svc": "service-account key",
@@ -50,18 +49,12 @@ class Session:
 
     def url(self) -> str:
         """Return the server: --url, then KEYPORTAL_URL, then the credentials file, then local."""
-        for candidate in (self.url_option, os.environ.get("KEYPORTAL_URL")):
-            if candidate and candidate.strip():
-                return candidate.strip().rstrip("/")
-        stored_url = (self.stored() or {}).get("url")
-        if isinstance(stored_url, str) and stored_url.strip():
-            return stored_url.strip().rstrip("/")
-        return DEFAULT_URL
+        return resolve_url(self.url_option, self.stored)
 
     def key(self) -> ResolvedKey:
         """Return the key to use, or stop with exit 3 when there is none."""
         # The file is read only when neither --api-key nor KEYPORTAL_API_KEY gives a key.
-        found = resolve_key(self.key_option, None) or resolve_key(None, self.stored())
+        found = find_key(self.key_option, self.stored)
         if found is None:
             raise CliError(NO_KEY, UNAUTHORIZED)
         return found

@@ -2,6 +2,8 @@
 
 The CLI asks for a code, shows where to approve it, and polls until the person approves or
 denies it in the browser, or the code expires. Only the key the approval issues is stored.
+
+`keyportal login` and, from Python, `keyportal_cli.login()` (keyportal_cli.library) both run it.
 """
 
 from __future__ import annotations
@@ -14,7 +16,9 @@ from typing import Any
 
 import click
 
+from keyportal_cli import credentials
 from keyportal_cli.client import USER_AGENT, ApiClient
+from keyportal_cli.credentials import ResolvedKey, file_key
 from keyportal_cli.errors import FAILURE, NETWORK, NOT_FOUND, CliError, error_body
 from keyportal_cli.names import unsafe_character
 
@@ -57,10 +61,15 @@ def show_code(code: dict[str, Any], *, open_browser: bool) -> None:
     if code.get("verification_uri") and code["verification_uri"] != complete:
         click.echo(f"(Or open {code['verification_uri']} and type the code.)", err=True)
     if open_browser:
-        # Without a usable browser the printed address is enough.
-        with contextlib.suppress(Exception):
-            webbrowser.open(complete)
+        open_page(code)
     click.echo("Waiting for the approval in the browser (Ctrl-C to stop)...", err=True)
+
+
+def open_page(code: dict[str, Any]) -> None:
+    """Open the page approving the code in a browser, if there is one."""
+    # Without a usable browser the printed address is enough.
+    with contextlib.suppress(Exception):
+        webbrowser.open(code.get("verification_uri_complete") or code["verification_uri"])
 
 
 def wait_for_token(
@@ -104,3 +113,39 @@ def wait_for_token(
                 raise client.fail(response)
         if monotonic() > deadline:
             raise CliError(EXPIRED, FAILURE)
+
+
+def save_login(url: str, answer: dict[str, Any]) -> dict[str, Any]:
+    """Store the key an approved login received in the credentials file; return what was stored."""
+    key = answer["key"]
+    stored = {
+        "url": url,
+        "api_key": answer["token"],
+        "key_id": key["id"],
+        "key_name": key["name"],
+        "organization": answer["organization"],
+        "expires_at": key.get("expires_at"),
+    }
+    credentials.save(stored)
+    return stored
+
+
+def revoke_previous(
+    previous: dict[str, Any] | None, *, url: str, new_key_id: int
+) -> ResolvedKey | None:
+    """Revoke the key an earlier login stored on the same server: one live CLI key at a time.
+
+    Only the key the file held is revoked, never one from KEYPORTAL_API_KEY. Return it when it
+    was revoked; a failure to revoke it is no failure of the login.
+    """
+    if not previous or previous.get("url") != url or previous.get("key_id") == new_key_id:
+        return None
+    try:
+        old = file_key(previous)
+        if old is None:
+            return None
+        with ApiClient(url, old) as client:
+            response = client.send("POST", "whoami/revoke")
+    except CliError:
+        return None
+    return old if response.is_success else None

@@ -98,7 +98,8 @@ def _role(actor: Actor, organization_id: int) -> str | None:
         if key.kind != KeyKind.USER or key.organization_id != organization_id:
             return None
         if hasattr(key, "owner_role"):
-            return key.owner_role
+            role: str | None = key.owner_role  # the lookup's annotation (apikeys.verification)
+            return role
         return membership_role(key.owner_user_id, organization_id)
     if actor.user is None:
         return None
@@ -110,6 +111,8 @@ def _role(actor: Actor, organization_id: int) -> str | None:
 
 def membership_role(user_id: int | None, organization_id: int) -> str | None:
     """Return the person's role in the organization now, or None if not a member."""
+    if user_id is None:
+        return None
     return (
         Membership.objects.filter(organization_id=organization_id, user_id=user_id)
         .values_list("role", flat=True)
@@ -152,7 +155,8 @@ def key_power(api_key: ApiKey, *, cut: bool = True) -> Power:
 
 def _owner_role(api_key: ApiKey) -> str | None:
     if hasattr(api_key, "owner_role"):  # read with the key (the lookup, the key lists)
-        return api_key.owner_role
+        role: str | None = api_key.owner_role
+        return role
     return membership_role(api_key.owner_user_id, api_key.organization_id)
 
 

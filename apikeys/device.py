@@ -1,14 +1,16 @@
-"""`keyportal login`: the device authorization flow, in the manner of RFC 8628.
+"""`keyportal login`: the device authorization flow of RFC 8628.
 
-1. The CLI asks for a code (`device_code_create`): it gets a long device code, kept secret and
-   stored here only as a digest, and a short user code such as `BCDF-GHJK` for the person.
+1. A program asks for a code (`device_code_create`): it gets a long device code, kept secret and
+   stored here only as a digest, and a short user code such as `BCDF-GHJK` for the person. The
+   CLI names itself and its host; a standard RFC 8628 client names only its `client_id`
+   (apikeys/api/device.py), and its host is left empty.
 2. The person opens the verification page, logs in if needed, sees the code, the address that
    asked beside their own (warned when they differ), the client and host the program reports
    about itself (unchecked), picks an organization and approves (`device_approve`) or denies.
-3. The CLI polls (`device_poll`) every `interval` seconds; polling faster earns `slow_down` and
-   five more seconds. After approval, the next poll creates a personal `sk-user-` key with origin
-   CLI, named after the host and the date, valid 7 days (less if the key policy says so), and
-   returns its plaintext that once. The code is then spent.
+3. The program polls (`device_poll`) every `interval` seconds; polling faster earns `slow_down`
+   and five more seconds. After approval, the next poll creates a personal `sk-user-` key with
+   origin CLI, named after the host (or the client and its address) and the date, valid 7 days
+   (less if the key policy says so), and returns its plaintext that once. The code is then spent.
 
 Codes live KEYPORTAL_DEVICE_CODE_SECONDS (600) and are single-use.
 """
@@ -146,17 +148,19 @@ def _locked_pending(user_code: str) -> DeviceAuthorization:
         raise ValidationError(
             {
                 "code": "This code is not valid: it may have expired or been used. "
-                "Run `keyportal login` again for a new one."
+                "Start the login again (`keyportal login`, or your program's) for a new one."
             }
         )
     return request
 
 
-def device_poll(*, device_code: str, ip: str) -> IssuedKey:
-    """Answer a CLI's poll: the issued key once approved, else raise DeviceError saying why.
+def device_poll(*, device_code: str, ip: str, client: str | None = None) -> IssuedKey:
+    """Answer a poll: the issued key once approved, else raise DeviceError saying why.
 
-    The poll's own bookkeeping (when it polled, a slower interval) is committed before the
-    refusal is raised, so that pacing holds across polls.
+    `client`, when given (an RFC 8628 poll's `client_id`), must be the client the code was
+    issued to; a code of another client is `invalid_grant`, as an unknown one is, and counts
+    as no poll. The poll's own bookkeeping (when it polled, a slower interval) is committed
+    before the refusal is raised, so that pacing holds across polls.
     """
     with transaction.atomic():
         request = (
@@ -165,7 +169,7 @@ def device_poll(*, device_code: str, ip: str) -> IssuedKey:
             .filter(device_code_digest=token_digest(device_code))
             .first()
         )
-        refusal = _refusal(request)
+        refusal = _refusal(request, client)
         if refusal is None:
             api_key, token = _issue_key(request, ip=ip)
             request.state = DeviceState.COMPLETED
@@ -176,10 +180,12 @@ def device_poll(*, device_code: str, ip: str) -> IssuedKey:
     return IssuedKey(api_key=api_key, token=token, organization=request.organization)
 
 
-def _refusal(request: DeviceAuthorization | None) -> DeviceError | None:
+def _refusal(request: DeviceAuthorization | None, client: str | None) -> DeviceError | None:
     """Return why this poll gets no key (recording the poll), or None when the key is due."""
     if request is None:
-        return DeviceError("invalid_grant", "Unknown device code; run `keyportal login` again.")
+        return DeviceError("invalid_grant", "Unknown device code; log in again.")
+    if client is not None and client != request.client:
+        return DeviceError("invalid_grant", "This device code was issued to another client_id.")
     if request.state == DeviceState.COMPLETED:
         return DeviceError("expired_token", "This login was already completed; log in again.")
     if request.is_expired:
@@ -219,12 +225,21 @@ def _issue_key(request: DeviceAuthorization, *, ip: str) -> tuple[ApiKey, str]:
     if latest is not None and latest < expires_at:
         expires_at = latest
     actor = Actor(user=request.user, ip=ip, origin=Origin.CLI)
-    name = f"CLI on {request.host[:60]} {now:%Y-%m-%d %H:%M}"
+    # At most 87 characters, 94 with the suffix below: names hold 100.
+    name = f"{_label(request)[:70]} {now:%Y-%m-%d %H:%M}"
     try:
         return _create(actor, request, name, expires_at)
     except ValidationError:
         # The same host logged in twice within the minute: the name must stay unique.
         return _create(actor, request, f"{name} ({secrets.token_hex(2)})", expires_at)
+
+
+def _label(request: DeviceAuthorization) -> str:
+    """Name what logged in: the CLI's host, or (a standard client names none) the client and
+    the address it asked from."""
+    if request.host:
+        return f"CLI on {request.host[:60]}"
+    return f"{request.client} from {request.ip_address or 'an unknown address'}"
 
 
 def _create(actor, request, name, expires_at) -> tuple[ApiKey, str]:

@@ -25,19 +25,34 @@ the usage counts, in batches, and never raises it. So:
 from __future__ import annotations
 
 import hashlib
+import logging
 import threading
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.core.cache import caches
-from redis.exceptions import NoScriptError
+from redis.exceptions import NoScriptError, RedisError
 
 from apikeys.models import ApiKey
 from apikeys.protections import Budget, Window, budget, rate_limits
 
+if TYPE_CHECKING:
+    from typing import TypeIs
+
+    from django.core.cache.backends.base import BaseCache
+    from django.core.cache.backends.redis import RedisCache
+    from redis import Redis
+
+log = logging.getLogger(__name__)
+
 OK, LIMITED, EXHAUSTED = 0, 1, 2
+
+
+class CacheUnavailable(Exception):
+    """The cache did not answer: the request cannot be counted."""
 
 
 @dataclass(frozen=True)
@@ -89,7 +104,7 @@ def has_limits(protections: dict) -> bool:
     return "rate_limits" in protections or "budget" in protections
 
 
-def _cache():
+def _cache() -> BaseCache:
     return caches[settings.KEYPORTAL_LIMITS_CACHE]
 
 
@@ -127,9 +142,13 @@ def check(api_key: ApiKey, *, consume: bool = True, now: float | None = None) ->
     seed = _seed(api_key, found, period) if found is not None else 0
     cache = _cache()
     if _is_redis(cache):
-        result, counts, resets, remaining = _check_redis(
-            cache, keys, windows, budget_key, seed, found, consume
-        )
+        try:
+            result, counts, resets, remaining = _check_redis(
+                cache, keys, windows, budget_key, seed, found, consume
+            )
+        except RedisError as error:
+            log.warning("Rate limits of key %s not checked: %s", api_key.pk, error)
+            raise CacheUnavailable from error
     else:
         result, counts, resets, remaining = _check_local(
             cache, keys, windows, budget_key, seed, found, consume, moment
@@ -217,31 +236,39 @@ return out
 _SCRIPT_SHA = hashlib.sha1(_SCRIPT.encode()).hexdigest()  # noqa: S324 - Redis names scripts so
 
 
-def _is_redis(cache) -> bool:
+def _is_redis(cache: BaseCache) -> TypeIs[RedisCache]:
     from django.core.cache.backends.redis import RedisCache
 
     return isinstance(cache, RedisCache)
 
 
-def _client(cache):
+def _client(cache: RedisCache) -> Redis:
     """Return the redis-py client for the cache's write connection pool, made once.
 
     Django's RedisCache has no script API, and its get_client() builds a new client object on
     every call: kept on the cache's own client object (one per cache per thread), the client
     and its connection pool are reused by every request."""
-    holder = cache._cache
-    client = getattr(holder, "_keyportal_limits_client", None)
+    holder: Any = cache._cache  # (RedisCacheClient, holding an attribute of ours)
+    client: Redis | None = getattr(holder, "_keyportal_limits_client", None)
     if client is None:
         client = holder._keyportal_limits_client = holder.get_client(write=True)
     return client
 
 
-def _check_redis(cache, keys, windows, budget_key, seed, found, consume):
+def _check_redis(
+    cache: RedisCache,
+    keys: list[str],
+    windows: list[Window],
+    budget_key: str | None,
+    seed: int,
+    found: Budget | None,
+    consume: bool,
+) -> tuple[int, list[int], list[int], int]:
     names = [cache.make_key(key) for key in keys]
     args: list[int] = [1 if consume else 0, len(windows)]
     for window in windows:
         args += [window.limit, window.seconds]
-    if budget_key is not None:
+    if budget_key is not None and found is not None:
         names.append(cache.make_key(budget_key))
         args += [seed, _BUDGET_TTL[found.refill]]
     client = _client(cache)
@@ -260,7 +287,17 @@ def _check_redis(cache, keys, windows, budget_key, seed, found, consume):
 _local_lock = threading.Lock()
 
 
-def _check_local(cache, keys, windows, budget_key, seed, found, consume, moment):
+def _check_local(
+    cache: BaseCache,
+    keys: list[str],
+    windows: list[Window],
+    budget_key: str | None,
+    seed: int,
+    found: Budget | None,
+    consume: bool,
+    moment: float,
+) -> tuple[int, list[int], list[int], int]:
+    budget_ttl = _BUDGET_TTL[found.refill] if found is not None else 0
     with _local_lock:
         entries = []
         result = OK
@@ -271,12 +308,12 @@ def _check_local(cache, keys, windows, budget_key, seed, found, consume, moment)
             entries.append((count, ends))
             if count >= window.limit:
                 result = LIMITED
-        remaining = None
+        remaining: int | None = None
         if budget_key is not None:
             remaining = cache.get(budget_key)
             if remaining is None:
                 remaining = seed
-                cache.set(budget_key, remaining, _BUDGET_TTL[found.refill])
+                cache.set(budget_key, remaining, budget_ttl)
             if result == OK and remaining <= 0:
                 result = EXHAUSTED
         counts, resets = [], []
@@ -287,9 +324,9 @@ def _check_local(cache, keys, windows, budget_key, seed, found, consume, moment)
                 cache.set(key, (count, ends), window.seconds)
             counts.append(count)
             resets.append(max(int(-(-(ends - moment) // 1)), 0) if ends else window.seconds)
-        if budget_key is not None and result == OK and consume:
+        if budget_key is not None and remaining is not None and result == OK and consume:
             remaining -= 1
-            cache.set(budget_key, remaining, _BUDGET_TTL[found.refill])
+            cache.set(budget_key, remaining, budget_ttl)
     return result, counts, resets, remaining if remaining is not None else -1
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import ipaddress
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
@@ -148,7 +149,7 @@ def ip_allowed(entries: list[str], address: str) -> bool:
 # --- cleaning what is sent ---------------------------------------------------------------------
 
 
-def clean_allowed_ips(values: list[str] | str) -> list[str]:
+def clean_allowed_ips(values: Sequence[str] | str) -> list[str]:
     """Return the entries as canonical addresses and ranges, in order, without repeats; raise
     ValidationError on `allowed_ips` naming the first bad entry. Text is split on commas, spaces
     and lines (the console's field)."""
@@ -212,7 +213,7 @@ def clean_rate_limits(values: list[dict] | list[Window]) -> list[Window]:
             raise ValidationError(
                 {"rate_limits": f"“{unit}” is not a window: choose one of {offered}."}
             )
-        _check_count("rate_limits", limit, f"The limit per {unit}")
+        limit = _check_count("rate_limits", limit, f"The limit per {unit}")
         if unit in windows:
             raise ValidationError({"rate_limits": f"Give one limit per {unit}, not two."})
         windows[unit] = Window(int(limit), unit)
@@ -245,7 +246,8 @@ def clean_budget(amount: Any, refill: str | None = "", refill_amount: Any = None
     )
 
 
-def _check_count(field: str, value: Any, what: str, *, zero: bool = False) -> None:
+def _check_count(field: str, value: Any, what: str, *, zero: bool = False) -> int:
+    """Return `value`, a whole number in range; raise ValidationError on `field` if it is not."""
     if isinstance(value, bool) or not isinstance(value, int):
         raise ValidationError({field: f"{what} must be a whole number."})
     if value < (0 if zero else 1):
@@ -253,6 +255,7 @@ def _check_count(field: str, value: Any, what: str, *, zero: bool = False) -> No
         raise ValidationError({field: f"{what} must be {least}."})
     if value > MAX_COUNT:
         raise ValidationError({field: f"{what} must be at most {MAX_COUNT:,}."})
+    return value
 
 
 def as_json(
@@ -315,14 +318,16 @@ def loosens(before: dict, after: dict, remaining: int | None = None) -> bool:
 _OFTEN = {"": 0, "monthly": 1, "daily": 2}
 
 
-def _within(inner, outer) -> bool:
-    return inner.version == outer.version and inner.subnet_of(outer)
+def _within(inner: Network, outer: Network) -> bool:
+    # An IPv4 network is never within an IPv6 one, nor the reverse.
+    if isinstance(inner, ipaddress.IPv4Network):
+        return isinstance(outer, ipaddress.IPv4Network) and inner.subnet_of(outer)
+    return isinstance(outer, ipaddress.IPv6Network) and inner.subnet_of(outer)
 
 
-def _collapsed(networks) -> list[Network]:
+def _collapsed(networks: Sequence[Network]) -> list[Network]:
     # Adjacent ranges as one (10.0.0.0/9 and 10.128.0.0/9 are 10.0.0.0/8), per IP version.
     return [
-        network
-        for version in (4, 6)
-        for network in ipaddress.collapse_addresses(n for n in networks if n.version == version)
+        *ipaddress.collapse_addresses(n for n in networks if isinstance(n, ipaddress.IPv4Network)),
+        *ipaddress.collapse_addresses(n for n in networks if isinstance(n, ipaddress.IPv6Network)),
     ]

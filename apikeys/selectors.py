@@ -92,7 +92,7 @@ def cli_login_list(*, actor: Actor, organization: Organization) -> QuerySet[ApiK
     # made with `keyportal keys create`.
     issued_by_login = DeviceAuthorization.objects.filter(api_key=OuterRef("pk"))
     return api_key_live_list(actor=actor, organization=organization).filter(
-        Exists(issued_by_login), kind=KeyKind.USER, owner_user_id=actor.user.pk
+        Exists(issued_by_login), kind=KeyKind.USER, owner_user=actor.user
     )
 
 
@@ -111,7 +111,7 @@ def key_recipients(api_key: ApiKey) -> list[str]:
     if api_key.kind == KeyKind.USER:
         owner = api_key.owner_user
         member = Membership.objects.filter(user=owner, organization_id=api_key.organization_id)
-        return [owner.email] if owner.is_active and member.exists() else []
+        return [owner.email] if owner is not None and owner.is_active and member.exists() else []
     return list(
         User.objects.filter(
             is_active=True,
@@ -130,8 +130,10 @@ def stale_keys(policy: KeyPolicy, moment: datetime) -> QuerySet[ApiKey]:
     rotation or re-enabling since then starts them again (someone still wants the key), so a
     key re-enabled after the policy disabled it gets the policy's days to be used.
     Last use lags by the usage flush interval (KEYPORTAL_USAGE_FLUSH_SECONDS, seconds): nothing
-    against a policy counted in days.
+    against a policy counted in days. A policy that disables no unused keys has none.
     """
+    if policy.disable_unused_after_days is None:
+        return ApiKey.objects.none()
     cutoff = moment - timedelta(days=policy.disable_unused_after_days)
     re_enabled = AuditEvent.objects.filter(
         target_type="apikey",

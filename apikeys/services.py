@@ -3,8 +3,11 @@ is returned once by create and rotate and kept nowhere."""
 
 from __future__ import annotations
 
+import enum
 import secrets
+from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import Any, Final, Literal
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -54,7 +57,19 @@ ROTATION_GRACE = {
     "24h": timedelta(hours=24),
     "7d": timedelta(days=7),
 }
-UNCHANGED = object()
+
+
+class Unchanged(enum.Enum):
+    """What api_key_update is given for a field to leave alone: one value, its own type, so
+    `value is UNCHANGED` tells a type checker what `value` is otherwise."""
+
+    UNCHANGED = enum.auto()
+
+
+UNCHANGED: Final = Unchanged.UNCHANGED
+# A value given, or UNCHANGED.
+type Maybe[T] = T | Literal[Unchanged.UNCHANGED]
+
 REVOKED_MESSAGE = "This API key has been revoked; it can no longer be changed."
 COMPROMISED_MESSAGE = (
     "This API key was reported leaked (compromised) and has been revoked; it can no longer be "
@@ -103,7 +118,9 @@ def _check_name(
         name__iexact=name,
         revoked_at__isnull=True,
     ).filter(Q(expires_at__isnull=True) | Q(expires_at__gt=timezone.now()))
-    if live.exclude(pk=exclude).exists():
+    if exclude is not None:
+        live = live.exclude(pk=exclude)
+    if live.exists():
         raise ValidationError({"name": f"A live key of this owner is already named “{name}”."})
 
 
@@ -132,21 +149,26 @@ def _lock_active_service_account(account: ServiceAccount) -> None:
         raise ValidationError("This service account is deactivated; reactivate it to create keys.")
 
 
-def _check_owner(organization: Organization, kind: str, owner: Owner | None) -> None:
-    """Refuse an owner from another organization (deactivated accounts: see api_key_create)."""
+def _check_owner(organization: Organization, kind: str, owner: Owner | None) -> Owner:
+    """Return the owner; refuse one missing, not of the kind, or from another organization
+    (deactivated accounts: see api_key_create). An organization key's owner is `organization`."""
     match kind:
         case KeyKind.USER:
-            ok = Membership.objects.filter(organization=organization, user=owner).exists()
+            ok = (
+                isinstance(owner, User)
+                and Membership.objects.filter(organization=organization, user=owner).exists()
+            )
         case KeyKind.SERVICE_ACCOUNT:
-            ok = owner.organization_id == organization.pk
+            ok = isinstance(owner, ServiceAccount) and owner.organization_id == organization.pk
         case KeyKind.PROJECT:
-            ok = owner.organization_id == organization.pk
+            ok = isinstance(owner, Project) and owner.organization_id == organization.pk
         case KeyKind.ORGANIZATION:
-            ok = True
+            owner, ok = organization, True
         case _:
             raise ValidationError({"kind": "Unknown kind of key."})
-    if not ok:
+    if not ok or owner is None:
         raise ValidationError("The key's owner is not part of this organization.")
+    return owner
 
 
 def _check_expiry(
@@ -157,7 +179,7 @@ def _check_expiry(
         raise ValidationError({"expiration": problem})
 
 
-def _record(actor: Actor, api_key: ApiKey, action: AuditEventType, **detail) -> None:
+def _record(actor: Actor, api_key: ApiKey, action: AuditEventType, **detail: Any) -> None:
     audit_record(
         actor=actor,
         organization=api_key.organization,
@@ -179,7 +201,7 @@ def api_key_create(
     scopes: dict | None = None,
     preset: str = KeyPreset.CUSTOM,
     expires_at: datetime | None = None,
-    allowed_ips: list[str] | str = (),
+    allowed_ips: Sequence[str] | str = (),
     rate_limits: list | None = None,
     budget: dict | None = None,
 ) -> tuple[ApiKey, str]:
@@ -191,11 +213,13 @@ def api_key_create(
     from, its rate limits (None: the policy's default for the kind; [] none) and its budget
     ({"amount", "refill", "refill_amount"}, or None).
     """
-    owner = organization if kind == KeyKind.ORGANIZATION else owner
-    _check_owner(organization, kind, owner)
+    owner = _check_owner(organization, kind, owner)
     name = name.strip() or f"key-{timezone.now():%Y%m%d}-{secrets.token_hex(3)}"
     _check_name_shown(name)
-    project = owner if kind == KeyKind.PROJECT else None
+    # The owner's own field: _check_owner made the owner's type the kind's.
+    owner_user = owner if isinstance(owner, User) else None
+    account = owner if isinstance(owner, ServiceAccount) else None
+    project = owner if isinstance(owner, Project) else None
     if preset != KeyPreset.CUSTOM:
         permissions, scopes = _preset_grants(actor, organization, kind, owner, preset), {}
     permissions = _clean_permissions(permissions or [], kind=kind)
@@ -205,7 +229,7 @@ def api_key_create(
     future = ApiKey(
         organization=organization,
         kind=kind,
-        owner_user=owner if kind == KeyKind.USER else None,
+        owner_user=owner_user,
         owner_project=project,
         permissions=permissions,
         scopes=scopes,
@@ -215,7 +239,7 @@ def api_key_create(
         actor,
         organization=organization,
         kind=kind,
-        owner_user_id=owner.pk if kind == KeyKind.USER else None,
+        owner_user_id=owner_user.pk if owner_user is not None else None,
         power=authority.key_power(future, cut=False),
     )
     policy = policy_for(organization=organization, kind=kind)
@@ -225,14 +249,14 @@ def api_key_create(
     protections, found = _clean_protections(allowed_ips, rate_limits, budget)
     token = generate_token(kind)
     with transaction.atomic():
-        if kind == KeyKind.SERVICE_ACCOUNT:
-            _lock_active_service_account(owner)
+        if account is not None:
+            _lock_active_service_account(account)
         _check_name(organization=organization, kind=kind, owner=owner, name=name)
         api_key = ApiKey.objects.create(
             organization=organization,
             kind=kind,
-            owner_user=owner if kind == KeyKind.USER else None,
-            owner_service_account=owner if kind == KeyKind.SERVICE_ACCOUNT else None,
+            owner_user=owner_user,
+            owner_service_account=account,
             owner_project=project,
             created_by=actor.user,
             name=name,
@@ -252,7 +276,7 @@ def api_key_create(
 
 
 def _clean_protections(
-    allowed_ips: list[str] | str, rate_limits: list, budget: dict | None
+    allowed_ips: Sequence[str] | str, rate_limits: list, budget: dict | None
 ) -> tuple[dict, Budget | None]:
     """Return the protections as the row stores them, and the budget; raise ValidationError
     naming each bad field (all of them, so a form shows every problem at once)."""
@@ -280,8 +304,8 @@ def _preset_grants(
     for "Allow all" what the actor holds over the whole organization."""
     holds: frozenset[str] = frozenset()
     if preset == KeyPreset.ROLE and kind == KeyKind.USER:
-        role = authority.membership_role(owner.pk, organization.pk)
-        holds = ROLE_PERMISSIONS.get(role, frozenset())
+        role = authority.membership_role(owner.pk if owner is not None else None, organization.pk)
+        holds = ROLE_PERMISSIONS.get(role, frozenset()) if role else frozenset()
     elif preset == KeyPreset.ALL:
         power = authority.actor_power(actor, organization.pk)
         holds = frozenset(p for p in power.permissions if ORGANIZATION in power.scopes(p))
@@ -344,15 +368,15 @@ def api_key_update(
     *,
     actor: Actor,
     api_key: ApiKey,
-    name: str | object = UNCHANGED,
-    status: str | object = UNCHANGED,
-    permissions: list[str] | object = UNCHANGED,
-    scopes: dict | object = UNCHANGED,
-    preset: str | object = UNCHANGED,
-    expires_at: datetime | object | None = UNCHANGED,
-    allowed_ips: list[str] | str | object = UNCHANGED,
-    rate_limits: list | object = UNCHANGED,
-    budget: dict | object | None = UNCHANGED,
+    name: Maybe[str] = UNCHANGED,
+    status: Maybe[str] = UNCHANGED,
+    permissions: Maybe[list[str]] = UNCHANGED,
+    scopes: Maybe[dict] = UNCHANGED,
+    preset: Maybe[str] = UNCHANGED,
+    expires_at: Maybe[datetime | None] = UNCHANGED,
+    allowed_ips: Maybe[Sequence[str] | str] = UNCHANGED,
+    rate_limits: Maybe[list] = UNCHANGED,
+    budget: Maybe[dict | None] = UNCHANGED,
     reason: str = "",
 ) -> ApiKey:
     """Change what is given of a key's name, status, permissions, scopes, preset and expiry.
@@ -381,7 +405,7 @@ def api_key_update(
             "expires_at": api_key.expires_at if expires_at is UNCHANGED else expires_at,
             "protections": api_key.protections,
         }
-        found: Budget | object | None = UNCHANGED
+        found: Maybe[Budget | None] = UNCHANGED
         if any(v is not UNCHANGED for v in (allowed_ips, rate_limits, budget)):
             current = api_key.protections
             new, found = _clean_protections(
@@ -422,7 +446,7 @@ def api_key_update(
         project_id = api_key.owner_project_id
         before = Power.of_grants(api_key.permissions, api_key.scopes, project_id=project_id)
         after = Power.of_grants(values["permissions"], values["scopes"], project_id=project_id)
-        acts = [
+        changes = [
             Act.RENAME if values["name"] != api_key.name else None,
             _grants_act(before, after),
             _expiry_act(api_key.expires_at, values["expires_at"]),
@@ -435,7 +459,7 @@ def api_key_update(
         # What the key will hold, cut to its owner's role if personal; and what the edit adds,
         # uncut: nobody stores in a key a grant they do not hold, even one the role hides.
         will_hold = authority.key_power(_with(api_key, values)).union(beyond(before, after))
-        acts = sorted({a for a in acts if a}, key=list(Act).index)
+        acts = sorted({a for a in changes if a}, key=list(Act).index)
         if not acts:
             # Nothing changes: still an edit only those who may make it attempt (a status
             # given alone is that status's act), and nothing is saved or recorded.
@@ -525,11 +549,12 @@ def api_key_rotate(*, actor: Actor, api_key: ApiKey, grace: str = "now") -> tupl
 
 
 @records_refusals
-def api_key_revoke(*, actor: Actor, api_key: ApiKey) -> ApiKey:
+def api_key_revoke(*, actor: Actor, api_key: ApiKey, reason: str = "") -> ApiKey:
     """Revoke a key for good, and hide it from lists; its row stays for the history.
 
     Revoking a revoked key again changes nothing and is no failure: a retried request is
-    answered as the first one was.
+    answered as the first one was. A `reason` (an operator's, manage.py revoke_api_key) goes
+    into the history.
     """
     with transaction.atomic():
         api_key = (
@@ -545,7 +570,9 @@ def api_key_revoke(*, actor: Actor, api_key: ApiKey) -> ApiKey:
         api_key.save(
             update_fields=["revoked_at", "revoked_by", "previous_digest", "previous_valid_until"]
         )
-        _record(actor, api_key, AuditEventType.API_KEY_REVOKED)
+        _record(
+            actor, api_key, AuditEventType.API_KEY_REVOKED, **({"reason": reason} if reason else {})
+        )
     return api_key
 
 

@@ -18,8 +18,10 @@ from __future__ import annotations
 import atexit
 import logging
 import threading
+import time
 from collections import Counter
 from datetime import date, datetime
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.db import close_old_connections, transaction
@@ -27,6 +29,10 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from apikeys.models import ApiKey, KeyUsage
+from keyportal import metrics
+
+if TYPE_CHECKING:
+    from apikeys.limits import Outcome
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +69,7 @@ def record_budget(api_key_id: int, version: str, period: str, remaining: int) ->
     _ensure_flusher()
 
 
-def record_limits(api_key_id: int, outcome) -> None:
+def record_limits(api_key_id: int, outcome: Outcome) -> None:
     """Remember what the key's budget had left, from an apikeys.limits.Outcome."""
     found = outcome.budget
     if found is not None and outcome.budget_remaining is not None:
@@ -79,7 +85,21 @@ def record_refused_ip(api_key_id: int, address: str) -> None:
 
 def flush() -> int:
     """Write the buffered counts, last-used times, budgets and refused addresses; return how
-    many rows were touched."""
+    many rows were touched. With /metrics on, each flush is timed and counted
+    (keyportal/metrics.py: duration, rows, failures, and the lag since the last success)."""
+    if not metrics.ENABLED:
+        return _flush()
+    started = time.perf_counter()
+    try:
+        rows = _flush()
+    except Exception:
+        metrics.usage_flush_failed()
+        raise
+    metrics.usage_flushed(rows, time.perf_counter() - started)
+    return rows
+
+
+def _flush() -> int:
     with _lock:
         counts, last_used = _counts.copy(), dict(_last_used)
         budgets, refused = dict(_budgets), dict(_refused)
@@ -149,6 +169,8 @@ def _ensure_flusher() -> None:
             if _flusher is None or not _flusher.is_alive():
                 _flusher = threading.Thread(target=_run, name="key-usage-flush", daemon=True)
                 _flusher.start()
+                if metrics.ENABLED:
+                    metrics.usage_flusher_started()
 
 
 def discard() -> None:

@@ -9,9 +9,10 @@ disable, revoke, expiry, rotation or permission change holds from the very next 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, TypedDict, cast
 
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, connections, router
@@ -26,6 +27,14 @@ from apikeys.permissions import ALL, ROLE_PERMISSIONS
 from apikeys.power import Power
 from apikeys.protections import allowed_ips, ip_allowed
 from keyportal_cli.tokens import has_token_format, token_digest
+
+if TYPE_CHECKING:
+    import psycopg
+    from django.db.backends.base.base import BaseDatabaseWrapper
+    from django.db.models import QuerySet
+    from django_stubs_ext import WithAnnotations
+
+    from accounts.models import ServiceAccount, User
 
 
 class KeyRejected(Exception):
@@ -48,7 +57,7 @@ class KeyRefused(KeyRejected):
         *,
         status: int,
         api_key: ApiKey,
-        outcome=None,
+        outcome: limits.Outcome | None = None,
         ip: str | None = None,
     ):
         super().__init__(code, message)
@@ -58,6 +67,8 @@ class KeyRefused(KeyRejected):
         self.ip = ip  # the address an allowlist refused
 
     def headers(self) -> dict[str, str]:
+        if self.code == "limits_unavailable":
+            return {"Retry-After": "5"}
         if self.outcome is None:
             return {}
         headers = self.outcome.headers()
@@ -119,7 +130,7 @@ _KEY_FIELDS = tuple(
 )
 
 
-def _lookup_query(digest: str):
+def _lookup_query(digest: str) -> QuerySet[ApiKey]:
     """The lookup as the ORM writes it: one row, joined to what the checks and the API read."""
     # The owner's current role comes in the same query, as a subquery, so a role change or a
     # removal counts from the next request without a second round trip.
@@ -204,11 +215,12 @@ def _prepare(using: str) -> _Prepared:
     )
 
 
-def _driver_sql(connection, sql: str) -> str:
+def _driver_sql(connection: BaseDatabaseWrapper, sql: str) -> str:
     """Return `sql` in the parameter style the driver itself takes, as Django's cursor would
     convert it on every execution (SQLite's wrapper runs a regular expression over it)."""
     if connection.vendor == "sqlite":
-        return SQLiteCursorWrapper.convert_query(None, sql)
+        # Called without a cursor: the conversion reads nothing of one (Django 6.1).
+        return SQLiteCursorWrapper.convert_query(cast(SQLiteCursorWrapper, None), sql)
     return sql
 
 
@@ -217,7 +229,7 @@ def _driver_sql(connection, sql: str) -> str:
 _NEVER = 2**62
 
 
-def _execute(connection, prepared: _Prepared, digest: str) -> tuple | None:
+def _execute(connection: BaseDatabaseWrapper, prepared: _Prepared, digest: str) -> tuple | None:
     """Run the lookup and return its row.
 
     When nothing is recording queries (no DEBUG, no test counting them), the statement goes to
@@ -236,7 +248,8 @@ def _execute(connection, prepared: _Prepared, digest: str) -> tuple | None:
     if connection.queries_logged or connection.vendor not in ("sqlite", "postgresql"):
         with connection.cursor() as cursor:
             cursor.execute(prepared.sql, params)
-            return cursor.fetchone()
+            found: tuple | None = cursor.fetchone()
+            return found
     connection.validate_no_broken_transaction()
     if connection.in_atomic_block:
         # Inside a transaction a reconnection would lose it: check first, as Django's cursor does.
@@ -245,7 +258,8 @@ def _execute(connection, prepared: _Prepared, digest: str) -> tuple | None:
     # Outside one, the lookup is the health check: Django's would cost a `SELECT 1` round trip
     # before it on every request. A connection that went stale between requests (the database
     # restarted) fails the lookup instead; it is then replaced and the lookup runs again, once.
-    reused = connection.connection is not None and connection.health_check_enabled
+    # (django-stubs 6.1 lacks the health_check_* attributes Django has had since 4.1.)
+    reused = connection.connection is not None and connection.health_check_enabled  # type: ignore[attr-defined]
     try:
         row = _execute_once(connection, prepared.driver_sql, params)
     except (InterfaceError, OperationalError):
@@ -253,11 +267,12 @@ def _execute(connection, prepared: _Prepared, digest: str) -> tuple | None:
             raise
         connection.close()
         row = _execute_once(connection, prepared.driver_sql, params)
-    connection.health_check_done = True  # it has just answered: the rest of the request trusts it
+    # It has just answered: the rest of the request trusts it.
+    connection.health_check_done = True  # type: ignore[attr-defined]  # (as above)
     return row
 
 
-def _execute_once(connection, sql: str, params: tuple) -> tuple | None:
+def _execute_once(connection: BaseDatabaseWrapper, sql: str, params: tuple) -> tuple | None:
     connection.ensure_connection()
     driver = connection.connection
     with connection.wrap_database_errors:
@@ -266,12 +281,13 @@ def _execute_once(connection, sql: str, params: tuple) -> tuple | None:
         cursor = driver.cursor()
         try:
             cursor.execute(sql, params)
-            return cursor.fetchone()
+            row: tuple | None = cursor.fetchone()
+            return row
         finally:
             cursor.close()
 
 
-def _execute_prepared(driver, sql: str, params: tuple) -> tuple | None:
+def _execute_prepared(driver: psycopg.Connection[Any], sql: str, params: tuple) -> tuple | None:
     """Run `sql` as a prepared statement of this psycopg connection (prepared on first use,
     and again by psycopg after a reconnection)."""
     import psycopg
@@ -288,7 +304,16 @@ def _execute_prepared(driver, sql: str, params: tuple) -> tuple | None:
         driver.prepare_threshold = threshold
 
 
-def _lookup(digest: str) -> ApiKey | None:
+class _OwnerRole(TypedDict):
+    # The lookup's annotation: the personal key's owner's role now (None: not a member).
+    owner_role: str | None
+
+
+if TYPE_CHECKING:
+    LookedUpKey = WithAnnotations[ApiKey, _OwnerRole]
+
+
+def _lookup(digest: str) -> LookedUpKey | None:
     """Run `_lookup_query(digest)`: the same SQL and the same instances as evaluating it.
 
     Only the ORM's work of building and compiling the query each time is skipped: it took
@@ -299,7 +324,7 @@ def _lookup(digest: str) -> ApiKey | None:
     prepared = _prepared.get(using)
     if prepared is None:
         prepared = _prepared[using] = _prepare(using)
-    row = _execute(connection, prepared, digest)
+    row: Sequence[Any] | None = _execute(connection, prepared, digest)
     if row is None:
         return None
     row = list(row)
@@ -307,7 +332,10 @@ def _lookup(digest: str) -> ApiKey | None:
         for converter in converters:
             row[index] = converter(row[index], expression, connection)
     key_part, *related = prepared.parts
-    api_key = key_part.model.from_db(using, key_part.attnames, row[key_part.start : key_part.end])
+    api_key = cast(
+        "LookedUpKey",
+        key_part.model.from_db(using, key_part.attnames, row[key_part.start : key_part.end]),
+    )
     api_key.owner_role = row[prepared.role_index]
     for part in related:
         values = row[part.start : part.end]
@@ -318,7 +346,7 @@ def _lookup(digest: str) -> ApiKey | None:
             if values[part.pk_offset] is None
             else part.model.from_db(using, part.attnames, values)
         )
-        setattr(api_key, part.relation, instance)
+        setattr(api_key, cast(str, part.relation), instance)  # (related parts name theirs)
     return api_key
 
 
@@ -370,21 +398,31 @@ def _protected(verified: VerifiedKey, ip: Address, consume: bool) -> VerifiedKey
     and budget in one round trip to the cache (apikeys.limits). Raise KeyRefused."""
     api_key = verified.api_key
     entries = allowed_ips(api_key.protections)
-    if entries and callable(ip):
-        ip = ip()
-    if entries and not (ip and ip_allowed(entries, ip)):
-        raise KeyRefused(
-            "ip_not_allowed",
-            f"This API key does not work from {ip or 'an unknown address'}: it works only from "
-            "the addresses on its allowlist.",
-            status=403,
-            api_key=api_key,
-            ip=ip or None,
-        )
+    if entries:
+        address = ip() if callable(ip) else ip
+        if not (address and ip_allowed(entries, address)):
+            raise KeyRefused(
+                "ip_not_allowed",
+                f"This API key does not work from {address or 'an unknown address'}: it works "
+                "only from the addresses on its allowlist.",
+                status=403,
+                api_key=api_key,
+                ip=address or None,
+            )
     if not limits.has_limits(api_key.protections):
         return verified
-    outcome = limits.check(api_key, consume=consume)
+    try:
+        outcome = limits.check(api_key, consume=consume)
+    except limits.CacheUnavailable:
+        # Err on refusing: a key with limits is not let through uncounted.
+        raise KeyRefused(
+            "limits_unavailable",
+            "This API key's rate limits cannot be checked right now; retry shortly.",
+            status=503,
+            api_key=api_key,
+        ) from None
     if outcome.result == limits.LIMITED:
+        assert outcome.limited_by is not None  # the window that limited it (limits.check)
         window = outcome.windows[outcome.limited_by].window
         raise KeyRefused(
             "rate_limited",
@@ -395,7 +433,7 @@ def _protected(verified: VerifiedKey, ip: Address, consume: bool) -> VerifiedKey
         )
     if outcome.result == limits.EXHAUSTED:
         found = outcome.budget
-        refill = f" It is refilled {found.refill}." if found.refill else ""
+        refill = f" It is refilled {found.refill}." if found is not None and found.refill else ""
         raise KeyRefused(
             "usage_exhausted",
             f"This API key has used up its budget of requests.{refill}",
@@ -406,7 +444,7 @@ def _protected(verified: VerifiedKey, ip: Address, consume: bool) -> VerifiedKey
     return dataclasses.replace(verified, limits=outcome)
 
 
-def _verified(api_key: ApiKey, now) -> VerifiedKey:
+def _verified(api_key: LookedUpKey, now: datetime) -> VerifiedKey:
     """Check the key's state and its owner's, from the row already read; return its power."""
     if api_key.compromised_at is not None:
         raise KeyRejected(
@@ -424,12 +462,17 @@ def _verified(api_key: ApiKey, now) -> VerifiedKey:
         if api_key.owner_role is None:
             # The owner left the organization: their keys are as good as revoked.
             raise KeyRejected("invalid_key", "The API key's owner is no longer a member.")
-        if not api_key.owner_user.is_active:
+        if not _active(api_key.owner_user):
             raise KeyRejected("key_disabled", "The API key's owner is deactivated.")
         ceiling = ROLE_PERMISSIONS[api_key.owner_role]
         if api_key.follows_role:
             # "Same as my role": the role as it is now, whatever the role was when it was made.
             return VerifiedKey(api_key=api_key, permissions=ceiling)
-    elif api_key.kind == KeyKind.SERVICE_ACCOUNT and not api_key.owner_service_account.is_active:
+    elif api_key.kind == KeyKind.SERVICE_ACCOUNT and not _active(api_key.owner_service_account):
         raise KeyRejected("key_disabled", "The API key's service account is deactivated.")
     return VerifiedKey(api_key=api_key, permissions=frozenset(api_key.permissions) & ceiling)
+
+
+def _active(owner: User | ServiceAccount | None) -> bool:
+    """Return True for an owner who exists and is active."""
+    return owner is not None and owner.is_active

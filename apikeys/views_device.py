@@ -40,7 +40,7 @@ def device(request: HttpRequest) -> HttpResponse:
     if login is None:
         context["problem"] = (
             "This code is not valid: it may have expired or been used. "
-            "Run `keyportal login` again for a new one."
+            "Start the login again (`keyportal login`, or your program's) for a new one."
         )
         return render(request, "apikeys/device.html", context, status=404)
     context["login"] = login

@@ -15,3 +15,12 @@ accesslog = "-"
 # %(U)s is the path without its query string: a key someone wrongly puts in a URL must not
 # reach the access log (the API refuses such requests, and says to rotate the key).
 access_log_format = '%(h)s %(t)s "%(m)s %(U)s %(H)s" %(s)s %(b)s %(M)sms'
+
+
+def child_exit(server, worker):
+    """With PROMETHEUS_MULTIPROC_DIR (several workers add up their metrics), drop a dead worker's
+    live gauges from the scrape (keyportal/metrics.py)."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)

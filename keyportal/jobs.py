@@ -10,9 +10,13 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from django.db.models import QuerySet
-from django.tasks import Task
+from django.dispatch import receiver
+from django.tasks import Task, TaskResultStatus
+from django.tasks.signals import task_finished
 from django.utils import timezone
 from django.utils.module_loading import import_string
+
+from keyportal import metrics
 
 # Every scheduled job, by its task's import path; `manage.py run_job` names them by their
 # function's name. tests/integration/test_worker.py checks crontask schedules exactly these.
@@ -55,3 +59,18 @@ def delete_rows(queryset: QuerySet) -> int:
     """Delete the rows (housekeeping) and return how many of the queryset's own model went."""
     _, per_model = queryset.delete()
     return per_model.get(queryset.model._meta.label, 0)
+
+
+@receiver(task_finished)
+def _count_job_result(sender, task_result, **kwargs) -> None:
+    """Count a scheduled job's run by the worker, by outcome, for /metrics (when it is on).
+    Other tasks (emails) are not counted: the label set stays the four jobs."""
+    if not metrics.ENABLED:
+        return
+    task = task_result.task
+    if task.module_path not in JOBS:
+        return
+    outcome = "successful" if task_result.status == TaskResultStatus.SUCCESSFUL else "failed"
+    started, finished = task_result.started_at, task_result.finished_at
+    seconds = (finished - started).total_seconds() if started and finished else None
+    metrics.job_finished(task.name, outcome, seconds)

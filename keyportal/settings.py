@@ -171,6 +171,9 @@ if REDIS_URL:
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": "keyportal",
+            # A hung Redis must not hold requests (or the readiness probe) for long: a limited
+            # key is then refused with 503 and Retry-After (apikeys/verification.py).
+            "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
         }
     }
 else:
@@ -241,6 +244,9 @@ KEYPORTAL_PREPARED_LOOKUP = env_bool("KEYPORTAL_PREPARED_LOOKUP", default=True)
 KEYPORTAL_DEVICE_CODE_SECONDS = int(os.environ.get("KEYPORTAL_DEVICE_CODE_SECONDS", "600"))
 KEYPORTAL_DEVICE_POLL_SECONDS = 5
 KEYPORTAL_DEVICE_CODES_RATE = "10/m"
+# /metrics (keyportal/metrics.py): off unless a bearer token or an address list is set.
+KEYPORTAL_METRICS_TOKEN = os.environ.get("KEYPORTAL_METRICS_TOKEN", "")
+KEYPORTAL_METRICS_ALLOWED_IPS = os.environ.get("KEYPORTAL_METRICS_ALLOWED_IPS", "")
 # The cache that counts keys' rate limits and usage budgets (apikeys/limits.py): Redis in
 # production, so that a limit holds across every worker and host.
 KEYPORTAL_LIMITS_CACHE = os.environ.get("KEYPORTAL_LIMITS_CACHE", "default")
@@ -348,7 +354,8 @@ if PRODUCTION:
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = True
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
-    SECURE_REDIRECT_EXEMPT = [r"^api/v1/health$"]
+    # Probes and scrapers inside the network may speak plain HTTP to a host.
+    SECURE_REDIRECT_EXEMPT = [r"^api/v1/health$", r"^api/v1/ready$", r"^metrics$"]
 
 LOGGING = {
     "version": 1,

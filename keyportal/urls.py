@@ -19,6 +19,7 @@ from apikeys import views_explore as key_explore
 from apikeys import views_leaks as key_leaks
 from apikeys import views_policy as key_policy
 from apikeys.api import api, not_found
+from keyportal.metrics import metrics_view
 from projects import views as projects
 from projects import views_edit as edit
 from projects import views_secrets as secrets
@@ -128,6 +129,8 @@ def keyed(urls: tuple) -> tuple:
 
 urlpatterns = [
     path("api/v1/", keyed(api.urls)),
+    # Prometheus metrics: 404 unless KEYPORTAL_METRICS_TOKEN or _ALLOWED_IPS is set.
+    path("metrics", metrics_view, name="metrics"),
     path("", accounts.home, name="home"),
     path("signup/", accounts.signup, name="signup"),
     path("signup/confirm/", accounts.signup_confirm, name="signup_confirm"),

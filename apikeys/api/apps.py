@@ -7,20 +7,19 @@ from datetime import datetime
 
 from django.http import HttpRequest
 from django.shortcuts import get_object_or_404
-from ninja import File, Schema, Status
+from ninja import File, Query, Schema, Status
 from ninja.errors import HttpError
 from ninja.files import UploadedFile
 from pydantic import Field
 
 from apikeys.api.auth import api_actor
-from apikeys.api.routing import Router, in_reach
-from apikeys.api.schemas import Error, Name, Strict
+from apikeys.api.routing import Router, in_reach, paginate
+from apikeys.api.schemas import Error, Name, Page, PageParams, Strict
 from projects import services
 from projects.bundles import MAX_BUNDLE_BYTES
 from projects.models import ApiKeyAccess, App, Project
 
 router = Router(tags=["apps"])
-ERRORS = {401: Error, 403: Error, 404: Error, 422: Error}
 
 
 class AppNoAccess(Exception):
@@ -47,7 +46,7 @@ class AppUpdate(Strict):
     name: Name = Field(min_length=1, max_length=100)
 
 
-class VersionOut(Schema):
+class AppVersionOut(Schema):
     version: int
     size: int
     sha256: str
@@ -71,28 +70,28 @@ def _app(request: HttpRequest, app_id: int) -> App:
 @router.get(
     "/apps",
     permission="apps:read",
-    response={200: list[AppOut], **ERRORS},
-    summary="List the apps keys may touch",
+    response={200: Page[AppOut]},
+    summary="List the apps keys may touch, by name",
 )
-def list_apps(request: HttpRequest):
+def list_apps(request: HttpRequest, page: Query[PageParams]):
     apps = in_reach(request, _apps(), "app")
-    return list(apps.filter(api_key_access=ApiKeyAccess.CAN_EDIT))
+    return paginate(apps.filter(api_key_access=ApiKeyAccess.CAN_EDIT), page)
 
 
 @router.get(
     "/apps/{id:app_id}",
     permission="apps:read",
-    response={200: AppOut, **ERRORS},
+    response={200: AppOut},
     summary="Read an app",
 )
-def read_app(request: HttpRequest, app_id: int):
+def get_app(request: HttpRequest, app_id: int):
     return _app(request, app_id)
 
 
 @router.post(
     "/apps",
     permission="apps:update",
-    response={201: AppOut, **ERRORS},
+    response={201: AppOut, 404: Error},
     summary="Create an app; it starts with No access until an admin shares it",
 )
 def create_app(request: HttpRequest, payload: AppCreate):
@@ -107,7 +106,7 @@ def create_app(request: HttpRequest, payload: AppCreate):
 @router.patch(
     "/apps/{id:app_id}",
     permission="apps:update",
-    response={200: AppOut, **ERRORS},
+    response={200: AppOut},
     summary="Update an app's settings",
 )
 def update_app(request: HttpRequest, app_id: int, payload: AppUpdate):
@@ -118,20 +117,20 @@ def update_app(request: HttpRequest, app_id: int, payload: AppUpdate):
 @router.get(
     "/apps/{id:app_id}/versions",
     permission="apps:read",
-    response={200: list[VersionOut], **ERRORS},
-    summary="List an app's versions",
+    response={200: Page[AppVersionOut]},
+    summary="List an app's versions, newest first",
 )
-def list_versions(request: HttpRequest, app_id: int):
-    return list(_app(request, app_id).versions.all())
+def list_app_versions(request: HttpRequest, app_id: int, page: Query[PageParams]):
+    return paginate(_app(request, app_id).versions.all(), page)
 
 
 @router.post(
     "/apps/{id:app_id}/versions",
     permission="apps:publish",
-    response={201: VersionOut, **ERRORS},
+    response={201: AppVersionOut},
     summary="Publish a version: a .tar.gz bundle of at most 10 MB",
 )
-def publish(request: HttpRequest, app_id: int, bundle: File[UploadedFile]):
+def publish_app_version(request: HttpRequest, app_id: int, bundle: File[UploadedFile]):
     app = _app(request, app_id)
     if bundle.size > MAX_BUNDLE_BYTES:
         raise HttpError(413, "The bundle is larger than 10 MB.")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from time import perf_counter
 from urllib.parse import unquote_plus
 
 from django.conf import settings
@@ -30,6 +31,7 @@ from apikeys.verification import (
     verify_stored,
     verify_token,
 )
+from keyportal import metrics
 from keyportal.http import client_ip
 from keyportal_cli.tokens import CHECKSUM_LENGTH, PREFIXES, SECRET_LENGTH, has_token_format
 
@@ -129,15 +131,24 @@ class KeyAuth(HttpBearer):
         return verified
 
     def authenticate(self, request: HttpRequest, token: str) -> VerifiedKey:
+        # /metrics (keyportal/metrics.py): off, one check of a module flag; on, one counter
+        # and one histogram per key presented.
+        started = perf_counter() if metrics.ENABLED else 0.0
         try:
             # The client's address is worked out only for a key with an allowlist.
             verified = verify_token(token, ip=lambda: client_ip(request))
         except KeyRefused as refused:
+            if metrics.ENABLED:
+                metrics.observe_verification(refused.code, started)
             # The key's own protections: not a failed attempt (the key is known and works).
             note_refusal(refused)
             raise
         except KeyRejected as rejected:
+            if metrics.ENABLED:
+                metrics.observe_verification(rejected.code, started)
             raise failed_attempt(request, rejected.code, rejected.message) from None
+        if metrics.ENABLED:
+            metrics.observe_verification("ok", started)
         record_use(verified.api_key.pk)
         if verified.limits is not None:
             record_limits(verified.api_key.pk, verified.limits)

@@ -12,29 +12,30 @@ from dataclasses import dataclass
 from django.db.models import Model
 from django.http import HttpRequest
 from django.shortcuts import get_object_or_404
-from ninja import Schema, Status
+from ninja import Query, Schema, Status
 
 from accounts.models import Team
 from apikeys.api.auth import api_actor
-from apikeys.api.routing import Router, in_reach
+from apikeys.api.routing import Router, in_reach, paginate
 from apikeys.api.schemas import (
     EnvironmentCreate,
     EnvironmentOut,
     Error,
-    Item,
     Named,
+    Page,
+    PageParams,
     ProjectCreate,
     ProjectOut,
     ProjectUpdate,
     TargetCreate,
     TargetOut,
+    TeamOut,
 )
 from apikeys.reach import PATHS
 from projects import services
 from projects.models import Environment, Project, Target
 
-router = Router(tags=["projects"])
-ERRORS = {401: Error, 403: Error, 404: Error, 422: Error}
+router = Router()
 
 
 @dataclass(frozen=True)
@@ -54,7 +55,7 @@ RESOURCES = [
         "teams",
         "team",
         Team,
-        Item,
+        TeamOut,
         Named,
         None,
         lambda actor, org, parent, name: services.team_create(
@@ -99,6 +100,8 @@ RESOURCES = [
 
 def _register(res: Resource) -> None:
     area, kind, model = res.area, res.kind, res.model
+    # Operation ids as a client reads them: listTeams, createTeam, getTeam...
+    one, many = kind.capitalize(), area.capitalize()
 
     def objects(request: HttpRequest):
         return in_reach(request, model.objects.all(), kind)
@@ -106,18 +109,20 @@ def _register(res: Resource) -> None:
     @router.get(
         f"/{area}",
         permission=f"{area}:read",
-        response={200: list[res.out], **ERRORS},
-        operation_id=f"{area}_list",
-        summary=f"List {area}",
+        response={200: Page[res.out]},
+        operation_id=f"list{many}",
+        tags=[area],
+        summary=f"List {area}, by name",
     )
-    def list_(request: HttpRequest):
-        return list(objects(request))
+    def list_(request: HttpRequest, page: Query[PageParams]):
+        return paginate(objects(request), page)
 
     @router.post(
         f"/{area}",
         permission=f"{area}:create",
-        response={201: res.out, **ERRORS},
-        operation_id=f"{area}_create",
+        response={201: res.out, **({404: Error} if res.parent else {})},
+        operation_id=f"create{one}",
+        tags=[area],
         summary=f"Create one of the {area}",
     )
     def create(request: HttpRequest, payload: res.create_in):
@@ -138,8 +143,9 @@ def _register(res: Resource) -> None:
     @router.get(
         f"/{area}/{{id:item_id}}",
         permission=f"{area}:read",
-        response={200: res.out, **ERRORS},
-        operation_id=f"{area}_read",
+        response={200: res.out},
+        operation_id=f"get{one}",
+        tags=[area],
         summary=f"Read one of the {area}",
     )
     def read(request: HttpRequest, item_id: int):
@@ -148,8 +154,9 @@ def _register(res: Resource) -> None:
     @router.patch(
         f"/{area}/{{id:item_id}}",
         permission=f"{area}:update",
-        response={200: res.out, **ERRORS},
-        operation_id=f"{area}_update",
+        response={200: res.out},
+        operation_id=f"update{one}",
+        tags=[area],
         summary=f"Rename one of the {area}",
     )
     def update(request: HttpRequest, item_id: int, payload: ProjectUpdate):
@@ -161,8 +168,9 @@ def _register(res: Resource) -> None:
     @router.delete(
         f"/{area}/{{id:item_id}}",
         permission=f"{area}:delete",
-        response={204: None, **ERRORS},
-        operation_id=f"{area}_delete",
+        response={204: None},
+        operation_id=f"delete{one}",
+        tags=[area],
         summary=f"Delete one of the {area}",
     )
     def delete(request: HttpRequest, item_id: int):

@@ -12,7 +12,8 @@ from ninja.responses import NinjaJSONEncoder
 
 from accounts.models import ServiceAccount, User
 from apikeys.api.auth import RateLimited, api_actor, failed_attempt, note_refusal
-from apikeys.api.routing import ANY_KEY, PUBLIC, Router
+from apikeys.api.health import Ready, readiness
+from apikeys.api.routing import ANY_KEY, PUBLIC, Router, paginate
 from apikeys.api.schemas import (
     Error,
     Health,
@@ -22,6 +23,7 @@ from apikeys.api.schemas import (
     KeyFilters,
     KeyRotate,
     KeyUpdate,
+    Page,
     VerifyRequest,
     VerifyResult,
     WhoAmI,
@@ -40,7 +42,6 @@ from apikeys.verification import KeyRefused, KeyRejected, VerifiedKey, verify_to
 from projects.models import Project
 
 router = Router(tags=["keys"])
-ERRORS = {401: Error, 403: Error, 404: Error, 422: Error}
 
 
 def key_out(api_key: ApiKey) -> dict:
@@ -115,15 +116,34 @@ def limits_out(outcome: Outcome | None) -> dict:
     }
 
 
-@router.get("/health", permission=PUBLIC, response=Health, summary="Health check (no key needed)")
-def health(request: HttpRequest):
+@router.get(
+    "/health",
+    permission=PUBLIC,
+    response=Health,
+    tags=["health"],
+    summary="Health check (no key needed)",
+)
+def get_health(request: HttpRequest):
     return {"status": "ok"}
+
+
+@router.get(
+    "/ready",
+    permission=PUBLIC,
+    response={200: Ready, 503: Ready},
+    tags=["health"],
+    summary="Readiness check: the database and the caches answer (no key needed)",
+)
+def get_readiness(request: HttpRequest):
+    ready, checks = readiness()
+    body = {"status": "ready" if ready else "not_ready", "checks": checks}
+    return Status(200 if ready else 503, body)
 
 
 @router.get(
     "/whoami",
     permission=ANY_KEY,
-    response={200: WhoAmI, 401: Error},
+    response={200: WhoAmI},
     summary="The key making this request",
 )
 def whoami(request: HttpRequest):
@@ -155,10 +175,10 @@ def whoami_out(verified: VerifiedKey) -> dict:
 @router.post(
     "/whoami/revoke",
     permission=ANY_KEY,
-    response={200: Key, 401: Error},
+    response={200: Key},
     summary="Revoke the key making this request (used by CLI logout)",
 )
-def whoami_revoke(request: HttpRequest):
+def revoke_current_key(request: HttpRequest):
     verified: VerifiedKey = request.auth
     return key_out(api_key_revoke(actor=api_actor(request), api_key=verified.api_key))
 
@@ -166,10 +186,10 @@ def whoami_revoke(request: HttpRequest):
 @router.post(
     "/keys/verify",
     permission=ANY_KEY,
-    response={200: VerifyResult, 401: Error, 429: Error},
+    response={200: VerifyResult},
     summary="Check a key another program was given (same organization only)",
 )
-def verify(request: HttpRequest, payload: VerifyRequest):
+def verify_key(request: HttpRequest, payload: VerifyRequest):
     """Verify a key for another service (the key it was sent, and the address it came from):
     valid or why not, its owner and grants, and where it stands in its rate limits and budget.
     With `consume`, the check counts as one request of the key."""
@@ -235,7 +255,7 @@ def _key(request: HttpRequest, key_id: int, act: Act) -> ApiKey:
 @router.get(
     "/keys",
     permission=MANAGE,
-    response={200: list[Key], 401: Error, 403: Error, 422: Error},
+    response={200: Page[Key]},
     summary="List the keys this key may act on, filtered like the console's table",
 )
 def list_keys(request: HttpRequest, filters: Query[KeyFilters]):
@@ -251,16 +271,16 @@ def list_keys(request: HttpRequest, filters: Query[KeyFilters]):
             "protection": filters.protection,
         },
     )
-    return [key_out(k) for k in keys[filters.offset : filters.offset + filters.limit]]
+    return paginate(keys, filters, key_out)
 
 
 @router.get(
     "/keys/{id:key_id}",
     permission=MANAGE,
-    response={200: Key, **ERRORS},
+    response={200: Key},
     summary="Read a key",
 )
-def read_key(request: HttpRequest, key_id: int):
+def get_key(request: HttpRequest, key_id: int):
     return key_out(_key(request, key_id, Act.SEE))
 
 
@@ -282,7 +302,7 @@ def _owner(request: HttpRequest, payload: KeyCreate):
 @router.post(
     "/keys",
     permission=MANAGE,
-    response={201: KeyCreated, **ERRORS},
+    response={201: KeyCreated, 404: Error},
     summary="Create a key; its plaintext is in this response only",
 )
 def create_key(request: HttpRequest, payload: KeyCreate):
@@ -314,7 +334,7 @@ def _scopes(scopes: dict) -> dict:
 @router.patch(
     "/keys/{id:key_id}",
     permission=MANAGE,
-    response={200: Key, **ERRORS},
+    response={200: Key},
     summary="Change a key's name, status, permissions, scopes, expiry or protections",
 )
 def update_key(request: HttpRequest, key_id: int, payload: KeyUpdate):
@@ -344,7 +364,7 @@ def update_key(request: HttpRequest, key_id: int, payload: KeyUpdate):
 @router.delete(
     "/keys/{id:key_id}",
     permission=MANAGE,
-    response={204: None, **ERRORS},
+    response={204: None},
     summary="Revoke a key (the same as POST /keys/{key_id}/revoke)",
 )
 def delete_key(request: HttpRequest, key_id: int):
@@ -355,7 +375,7 @@ def delete_key(request: HttpRequest, key_id: int):
 @router.post(
     "/keys/{id:key_id}/rotate",
     permission=MANAGE,
-    response={200: KeyCreated, **ERRORS},
+    response={200: KeyCreated},
     summary="Rotate a key; the new plaintext is in this response only",
 )
 def rotate_key(request: HttpRequest, key_id: int, payload: KeyRotate):
@@ -368,7 +388,7 @@ def rotate_key(request: HttpRequest, key_id: int, payload: KeyRotate):
 @router.post(
     "/keys/{id:key_id}/revoke",
     permission=MANAGE,
-    response={200: Key, **ERRORS},
+    response={200: Key},
     summary="Revoke a key",
 )
 def revoke_key(request: HttpRequest, key_id: int):

@@ -168,6 +168,14 @@ _SIGNATURE_HEADERS = [
         "true_positive or false_positive. A batch received before is 409 `replayed`."
     ),
     openapi_extra={
+        "responses": {
+            401: {"description": "`invalid_signature`: no signature, or not GitHub's"},
+            409: {"description": "`replayed`: this batch was received before"},
+            503: {
+                "description": "`unavailable`: GitHub's public keys cannot be fetched now; "
+                "retry after `Retry-After` seconds"
+            },
+        },
         "parameters": _SIGNATURE_HEADERS,
         "requestBody": {
             "required": True,
@@ -184,7 +192,7 @@ _SIGNATURE_HEADERS = [
     },
 )
 @decorate_view(body_at_most(github_scanning.MAX_BODY_BYTES))
-def github_secret_scanning(request: HttpRequest):
+def receive_github_secret_scanning(request: HttpRequest):
     try:
         feedback = github_scanning.batch_receive(
             body=request.body,

@@ -4,16 +4,22 @@ from __future__ import annotations
 
 from django.http import HttpRequest
 from django.shortcuts import get_object_or_404
-from ninja import Status
+from ninja import Query, Status
 
 from accounts.models import Membership
 from accounts.services import membership_change_role, membership_remove, organization_rename
 from apikeys.api.auth import api_actor
-from apikeys.api.routing import Router
-from apikeys.api.schemas import Error, MemberOut, MemberUpdate, OrganizationOut, OrganizationUpdate
+from apikeys.api.routing import Router, paginate
+from apikeys.api.schemas import (
+    MemberOut,
+    MemberUpdate,
+    OrganizationOut,
+    OrganizationUpdate,
+    Page,
+    PageParams,
+)
 
 router = Router(tags=["organization"])
-ERRORS = {401: Error, 403: Error, 404: Error, 422: Error}
 
 
 def _member_out(membership: Membership) -> dict:
@@ -36,17 +42,17 @@ def _members(request: HttpRequest):
 @router.get(
     "/organization",
     permission="organization:read",
-    response={200: OrganizationOut, **ERRORS},
+    response={200: OrganizationOut},
     summary="Read the organization",
 )
-def read_organization(request: HttpRequest):
+def get_organization(request: HttpRequest):
     return request.auth.api_key.organization
 
 
 @router.patch(
     "/organization",
     permission="organization:update",
-    response={200: OrganizationOut, **ERRORS},
+    response={200: OrganizationOut},
     summary="Rename the organization",
 )
 def update_organization(request: HttpRequest, payload: OrganizationUpdate):
@@ -58,17 +64,19 @@ def update_organization(request: HttpRequest, payload: OrganizationUpdate):
 @router.get(
     "/members",
     permission="members:read",
-    response={200: list[MemberOut], **ERRORS},
-    summary="List members",
+    response={200: Page[MemberOut]},
+    tags=["members"],
+    summary="List members, by email",
 )
-def list_members(request: HttpRequest):
-    return [_member_out(m) for m in _members(request).order_by("user__email")]
+def list_members(request: HttpRequest, page: Query[PageParams]):
+    return paginate(_members(request).order_by("user__email"), page, _member_out)
 
 
 @router.patch(
     "/members/{id:user_id}",
     permission="members:update",
-    response={200: MemberOut, **ERRORS},
+    response={200: MemberOut},
+    tags=["members"],
     summary="Change a member's role",
 )
 def update_member(request: HttpRequest, user_id: int, payload: MemberUpdate):
@@ -82,7 +90,8 @@ def update_member(request: HttpRequest, user_id: int, payload: MemberUpdate):
 @router.delete(
     "/members/{id:user_id}",
     permission="members:delete",
-    response={204: None, **ERRORS},
+    response={204: None},
+    tags=["members"],
     summary="Remove a member (their personal keys are revoked)",
 )
 def remove_member(request: HttpRequest, user_id: int):

@@ -75,12 +75,64 @@ Name = Annotated[str, AfterValidator(_safe_name)]
 
 
 class ErrorDetail(Schema):
-    code: str
-    message: str
+    code: str = Field(
+        description="What went wrong, for programs: invalid_key, insufficient_scope, not_found, "
+        "invalid_request, rate_limited... (the response's description lists those it may be)"
+    )
+    message: str = Field(description="What went wrong, for people")
+    permission: str | None = Field(
+        None, description="With insufficient_scope: the permission (or grant) the key lacks"
+    )
 
 
 class Error(Schema):
+    """Every error: `{"error": {"code": "...", "message": "..."}}`."""
+
     error: ErrorDetail
+
+
+# Every list: `?limit=&offset=`, answered with a Page. The keys table's limits.
+PAGE_SIZE = 50
+MAX_PAGE_SIZE = 200
+MAX_OFFSET = 10_000_000
+
+
+class PageParams(Strict):
+    """Where a page starts and how long it is: the query parameters of every list."""
+
+    limit: int = Field(
+        PAGE_SIZE,
+        ge=1,
+        le=MAX_PAGE_SIZE,
+        description=f"At most this many items (1 to {MAX_PAGE_SIZE})",
+    )
+    offset: int = Field(0, ge=0, le=MAX_OFFSET, description="Skip this many items first")
+
+
+class Page[Item_T](Schema):
+    """One page of a list, the same for every list: `Page[Key]` is named KeyPage."""
+
+    items: list[Item_T]
+    total: int = Field(description="How many items the whole list holds")
+    limit: int = Field(description="The page length asked for")
+    offset: int = Field(description="Where this page starts")
+    next_offset: int | None = Field(
+        description="The offset of the next page; null on the last page"
+    )
+
+    def __class_getitem__(cls, item: Any) -> Any:
+        # Page[Key] is the model KeyPage (ProjectPage for ProjectOut...): the OpenAPI document,
+        # and the classes a client generates from it, name it so rather than "Page_Key_".
+        concrete = super().__class_getitem__(item)  # type: ignore[misc]
+        if cls is not Page or not isinstance(item, type) or not issubclass(item, Schema):
+            return concrete
+        name = f"{item.__name__.removesuffix('Out')}Page"
+        if name not in _PAGES:
+            _PAGES[name] = type(name, (concrete,), {"__module__": __name__, "__doc__": cls.__doc__})
+        return _PAGES[name]
+
+
+_PAGES: dict[str, type[Page]] = {}
 
 
 class Health(Schema):
@@ -252,8 +304,8 @@ class KeyUpdate(Strict):
         return value
 
 
-class KeyFilters(Strict):
-    """The keys table's filters, as query parameters."""
+class KeyFilters(PageParams):
+    """The keys table's filters, and the page, as query parameters."""
 
     name: str | None = Field(None, max_length=100, description="Part of the key's name")
     status: Literal["active", "disabled", "expired", "revoked", "compromised"] | None = Field(
@@ -272,8 +324,6 @@ class KeyFilters(Strict):
     protection: Literal["ip_allowlist", "rate_limited", "budget"] | None = Field(
         None, description="Keys with an IP allowlist, with a rate limit, or with a usage budget"
     )
-    limit: int = Field(50, ge=1, le=200)
-    offset: int = Field(0, ge=0, le=10_000_000)
 
     @field_validator("name", "status", "kind", "owner", "unused", "protection", mode="before")
     @classmethod
@@ -340,6 +390,10 @@ class Item(Schema):
     id: int
     name: str
     created_at: datetime
+
+
+class TeamOut(Item):
+    """A team."""
 
 
 class ProjectCreate(Named):

@@ -15,13 +15,12 @@ from ninja import Path, Query, Schema, Status
 from pydantic import Field
 
 from apikeys.api.auth import api_actor
-from apikeys.api.routing import Router, in_reach
-from apikeys.api.schemas import Error, Strict
+from apikeys.api.routing import Router, in_reach, paginate
+from apikeys.api.schemas import Page, PageParams, Strict
 from projects import secrets
 from projects.models import SECRET_VALUE_MAX_BYTES, Environment, Secret, SecretVersion
 
 router = Router(tags=["secrets"])
-ERRORS = {401: Error, 403: Error, 404: Error, 422: Error}
 BASE = "/environments/{id:environment_id}"
 # Version numbers beyond a bigint are not versions at all: refused (422) before the database.
 MAX_ID = 2**63 - 1
@@ -95,26 +94,25 @@ def _secret_out(version: SecretVersion) -> dict:
 @router.get(
     f"{BASE}/secrets",
     permission="secrets:read",
-    response={200: list[SecretOut], **ERRORS},
-    operation_id="secrets_list",
-    summary="List secret names and versions, never values",
+    response={200: Page[SecretOut]},
+    summary="List secret names and versions, never values, by name",
 )
-def list_secrets(request: HttpRequest, environment_id: EnvironmentId):
+def list_secrets(request: HttpRequest, environment_id: EnvironmentId, page: Query[PageParams]):
     environment = _environment(request, environment_id)
-    return [
-        {"name": s.name, "version": s.current_version, "updated_at": s.updated_at}
-        for s in secrets.secret_list(environment=environment)
-    ]
+    return paginate(
+        secrets.secret_list(environment=environment),
+        page,
+        lambda s: {"name": s.name, "version": s.current_version, "updated_at": s.updated_at},
+    )
 
 
 @router.get(
     f"{BASE}/secrets/{{name}}",
     permission="secrets:decrypt",
-    response={200: SecretValue, **ERRORS},
-    operation_id="secrets_read",
+    response={200: SecretValue},
     summary="Read a secret's value, the current one or `version`",
 )
-def read_secret(
+def get_secret(
     request: HttpRequest,
     name: SecretName,
     environment_id: EnvironmentId,
@@ -135,8 +133,7 @@ def read_secret(
 @router.put(
     f"{BASE}/secrets/{{name}}",
     permission="secrets:write",
-    response={200: SecretOut, 201: SecretOut, **ERRORS},
-    operation_id="secrets_set",
+    response={200: SecretOut, 201: SecretOut},
     summary="Set a secret's value: a new version each time; 201 when the secret is new",
 )
 def set_secret(
@@ -152,32 +149,36 @@ def set_secret(
 @router.get(
     f"{BASE}/secrets/{{name}}/versions",
     permission="secrets:history",
-    response={200: list[SecretVersionOut], **ERRORS},
-    operation_id="secrets_versions",
+    response={200: Page[SecretVersionOut]},
     summary="List a secret's versions, newest first, without values",
 )
-def list_versions(request: HttpRequest, name: SecretName, environment_id: EnvironmentId):
+def list_secret_versions(
+    request: HttpRequest,
+    name: SecretName,
+    environment_id: EnvironmentId,
+    page: Query[PageParams],
+):
     secret = _secret(_environment(request, environment_id), name)
-    return [
-        {
+    return paginate(
+        secrets.secret_versions(secret=secret),
+        page,
+        lambda v: {
             "version": v.version,
             "created_at": v.created_at,
             "origin": v.origin,
             "actor": v.actor_label,
             "restored_from": v.restored_from,
-        }
-        for v in secrets.secret_versions(secret=secret)
-    ]
+        },
+    )
 
 
 @router.post(
     f"{BASE}/secrets/{{name}}/versions/{{id:version}}/restore",
     permission="secrets:restore",
-    response={200: SecretOut, **ERRORS},
-    operation_id="secrets_restore",
+    response={200: SecretOut},
     summary="Make an old version's value current again, as a new version",
 )
-def restore_version(
+def restore_secret_version(
     request: HttpRequest,
     name: SecretName,
     environment_id: EnvironmentId,
@@ -192,8 +193,7 @@ def restore_version(
 @router.delete(
     f"{BASE}/secrets/{{name}}",
     permission="secrets:purge",
-    response={204: None, **ERRORS},
-    operation_id="secrets_purge",
+    response={204: None},
     summary="Delete a secret and every version of it, for good",
 )
 def purge_secret(request: HttpRequest, name: SecretName, environment_id: EnvironmentId):
@@ -205,11 +205,10 @@ def purge_secret(request: HttpRequest, name: SecretName, environment_id: Environ
 @router.get(
     f"{BASE}/encryption-key",
     permission="encryption-keys:read",
-    response={200: EncryptionKeyOut, **ERRORS},
-    operation_id="encryption_key_read",
+    response={200: EncryptionKeyOut},
     summary="The environment's data key: its id and dates, never key material",
 )
-def read_encryption_key(request: HttpRequest, environment_id: EnvironmentId):
+def get_encryption_key(request: HttpRequest, environment_id: EnvironmentId):
     environment = _environment(request, environment_id)
     return secrets.encryption_key_get(environment=environment)
 
@@ -217,8 +216,7 @@ def read_encryption_key(request: HttpRequest, environment_id: EnvironmentId):
 @router.post(
     f"{BASE}/encryption-key/rotate",
     permission="encryption-keys:rotate",
-    response={200: EncryptionKeyRotated, **ERRORS},
-    operation_id="encryption_key_rotate",
+    response={200: EncryptionKeyRotated},
     summary="Give the environment a new data key and re-encrypt every version",
 )
 def rotate_encryption_key(request: HttpRequest, environment_id: EnvironmentId):

@@ -31,7 +31,7 @@ def test_every_app_answer_names_its_project(org):
     app = shared(tree.project, name="Storefront", slug="storefront")
     _key, token = operator_key(org, permissions=["apps:read", "apps:update"])
 
-    listed = call("get", "/api/v1/apps", token).json()
+    listed = call("get", "/api/v1/apps", token).json()["items"]
     assert [(a["name"], a["project_id"], a["project_name"]) for a in listed] == [
         ("Storefront", tree.project.pk, "Payments")
     ]
@@ -62,4 +62,4 @@ def test_listing_costs_the_same_queries_for_one_app_or_many(org):
     for n in range(6):
         shared(build_tree(org, name=f"Project {n}").project)
     assert queries() == one
-    assert len(call("get", "/api/v1/apps", token).json()) == 7
+    assert call("get", "/api/v1/apps", token).json()["total"] == 7

@@ -262,7 +262,7 @@ def test_scoped_key_lists_and_reads_only_within_its_scope(org):
     """A projects:read scoped to one project lists it alone; another project is 404."""
     mine, theirs = build_tree(org, "Mine"), build_tree(org, "Theirs")
     _key, token = make(org, scopes={"projects:read": [{"type": "project", "id": mine.project.pk}]})
-    names = [p["name"] for p in get("/api/v1/projects", token).json()]
+    names = [p["name"] for p in get("/api/v1/projects", token).json()["items"]]
     assert names == ["Mine"]
     assert get(f"/api/v1/projects/{mine.project.pk}", token).status_code == 200
     response = get(f"/api/v1/projects/{theirs.project.pk}", token)
@@ -276,9 +276,9 @@ def test_project_key_reaches_only_its_project(org):
     _key, token = make(
         org, permissions=("targets:read", "teams:read"), kind=KeyKind.PROJECT, owner=mine.project
     )
-    assert [t["id"] for t in get("/api/v1/targets", token).json()] == [mine.target.pk]
+    assert [t["id"] for t in get("/api/v1/targets", token).json()["items"]] == [mine.target.pk]
     assert get(f"/api/v1/targets/{theirs.target.pk}", token).status_code == 404
-    assert get("/api/v1/teams", token).json() == []
+    assert get("/api/v1/teams", token).json()["items"] == []
 
 
 def test_another_organizations_objects_are_404(org, other_org):
@@ -286,7 +286,9 @@ def test_another_organizations_objects_are_404(org, other_org):
     theirs = build_tree(other_org, "Globex")
     _key, token = make(org, permissions=ALL)
     assert get(f"/api/v1/projects/{theirs.project.pk}", token).status_code == 404
-    assert theirs.project.pk not in [p["id"] for p in get("/api/v1/projects", token).json()]
+    assert theirs.project.pk not in [
+        p["id"] for p in get("/api/v1/projects", token).json()["items"]
+    ]
 
 
 @pytest.mark.parametrize("path", ["/api/v1/apps/{app}", "/api/v1/apps/{app}/versions"])
@@ -298,7 +300,7 @@ def test_app_with_no_access_is_403_whatever_the_permissions(org, path):
     response = get(path.format(app=app.pk), token)
     assert response.status_code == 403
     assert error_of(response)["code"] == "app_no_access"
-    assert app.pk not in [a["id"] for a in get("/api/v1/apps", token).json()]
+    assert app.pk not in [a["id"] for a in get("/api/v1/apps", token).json()["items"]]
 
 
 # --- writes through the API ---------------------------------------------------------------

@@ -260,7 +260,7 @@ def test_odd_key_filters_are_200_or_422(client, query, status):
     response = client.get(f"/api/v1/keys?{query}")
     assert response.status_code == status
     if status == 200:
-        assert response.json() == []
+        assert response.json()["items"] == []
 
 
 @pytest.mark.parametrize(

@@ -158,7 +158,7 @@ def test_delete_revokes_and_a_retry_is_answered_the_same(api, org):
 
 def names(response) -> list[str]:
     assert response.status_code == 200, response.content
-    return sorted(key["name"] for key in response.json())
+    return sorted(key["name"] for key in response.json()["items"])
 
 
 def test_list_filters_like_the_consoles_table(api, org, bot):
@@ -185,16 +185,32 @@ def test_list_filters_like_the_consoles_table(api, org, bot):
 
 
 def test_list_pages(api, org):
-    """limit and offset walk the list newest first, without gaps or repeats."""
+    """limit and offset walk the list newest first, without gaps or repeats; each page says
+    the total and where the next one starts."""
     for number in range(5):
         operator_key(org, name=f"key {number}")
-    pages = [
-        [key["name"] for key in api.get("/api/v1/keys", {"limit": 2, "offset": o}).json()]
-        for o in (0, 2, 4, 6)
-    ]
-    seen = [name for page in pages for name in page]
+    pages = [api.get("/api/v1/keys", {"limit": 2, "offset": o}).json() for o in (0, 2, 4, 6)]
+    seen = [key["name"] for page in pages for key in page["items"]]
     assert len(seen) == len(set(seen)) == 6  # five keys and the manager itself
-    assert pages[-1] == []
+    assert seen[:5] == [f"key {number}" for number in (4, 3, 2, 1, 0)]
+    assert [(p["total"], p["limit"], p["offset"], p["next_offset"]) for p in pages] == [
+        (6, 2, 0, 2),
+        (6, 2, 2, 4),
+        (6, 2, 4, None),
+        (6, 2, 6, None),
+    ]
+    assert pages[-1]["items"] == []
+
+
+def test_list_defaults_to_50_a_page(api, org):
+    """Without limit or offset: the first 50, and the offset of the next page."""
+    for number in range(50):
+        operator_key(org, name=f"key {number}")
+    page = api.get("/api/v1/keys").json()
+    assert (len(page["items"]), page["total"], page["limit"], page["offset"]) == (50, 51, 50, 0)
+    assert page["next_offset"] == 50
+    last = api.get("/api/v1/keys", {"offset": 50}).json()
+    assert (len(last["items"]), last["total"], last["next_offset"]) == (1, 51, None)
 
 
 def test_empty_filters_filter_nothing(api, org):

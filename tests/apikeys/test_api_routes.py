@@ -42,6 +42,7 @@ API_ROUTES = [
     # Any other path answers the API's 404: here an id beyond a bigint.
     ("get",    "/api/v1/keys/99999999999999999999",  ROOT,                   None),
     ("get",    "/api/v1/health",                     PUBLIC,                 None),
+    ("get",    "/api/v1/ready",                      PUBLIC,                 None),
     ("get",    "/api/v1/openapi.json",               PUBLIC,                 None),
     ("get",    "/api/v1/docs",                       PUBLIC,                 None),
     ("get",    "/api/v1/whoami",                     ANY_KEY,                None),

@@ -39,7 +39,13 @@ from tests.factories import AppFactory, EnvironmentFactory
 schema = schemathesis.openapi.from_wsgi("/api/v1/openapi.json", application)
 # No key needed: health, `keyportal login` (its device code is the proof), and leak reports
 # (the leaked key is the proof). GitHub's reports need its signature: without one, 401.
-PUBLIC = {"/api/v1/health", "/api/v1/device/code", "/api/v1/device/token", "/api/v1/keys/leaked"}
+PUBLIC = {
+    "/api/v1/health",
+    "/api/v1/ready",
+    "/api/v1/device/code",
+    "/api/v1/device/token",
+    "/api/v1/keys/leaked",
+}
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance]
 GENERATION = settings(
     deadline=None, suppress_health_check=list(HealthCheck), derandomize=True, database=None

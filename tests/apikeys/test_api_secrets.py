@@ -228,7 +228,9 @@ def test_list_gives_names_versions_and_dates_never_values(org, environment):
 
     response = call("get", environment.pk, "secrets", org_key(org, {"secrets:read"}))
 
-    body = response.json()
+    page = response.json()
+    body = page["items"]
+    assert (page["total"], page["next_offset"]) == (2, None)
     assert [(s["name"], s["version"]) for s in body] == [("API_TOKEN", 2), ("DB_URL", 1)]
     assert set(body[0]) == {"name", "version", "updated_at"}
     assert b"v2" not in response.content
@@ -319,7 +321,7 @@ def test_versions_list_history_without_values(org, environment):
         "get", environment.pk, "secrets/API_TOKEN/versions", org_key(org, {"secrets:history"})
     )
 
-    body = response.json()
+    body = response.json()["items"]
     assert [(v["version"], v["origin"]) for v in body] == [(2, "api"), (1, "web")]
     assert body[0]["actor"].startswith("ci (sk-org-...")
     assert body[1]["actor"] == org.owner.email
@@ -346,7 +348,7 @@ def test_restore_makes_an_old_value_current(org, environment):
     versions = call(
         "get", environment.pk, "secrets/API_TOKEN/versions", org_key(org, {"secrets:history"})
     )
-    assert versions.json()[0]["restored_from"] == 1
+    assert versions.json()["items"][0]["restored_from"] == 1
 
 
 def test_restoring_a_missing_version_is_404(org, environment):

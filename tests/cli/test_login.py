@@ -265,7 +265,7 @@ def test_logout_revokes_the_stored_key_not_the_one_in_the_environment(
     """With KEYPORTAL_API_KEY set (a CI key, say), logout still ends the login that wrote the
     file: the stored key is revoked, the environment's is left alone."""
     stored_key, stored = personal_key(org, name="laptop")
-    env_key, from_env = personal_key(org, name="ci")
+    _env_key, from_env = personal_key(org, name="ci")
     store(live_server.url, stored, key_id=stored_key.pk)
     result = keyportal("logout", env={"KEYPORTAL_API_KEY": from_env})
     assert result.exit_code == 0, result.output

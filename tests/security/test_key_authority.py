@@ -552,10 +552,11 @@ def check_listed(case, key, expected, response, problems) -> None:
         if status != want:
             problems.append(f"expected {want}")
         return
-    body = body_of(response)
-    if status != 200 or not isinstance(body, list):
-        problems.append("expected 200 and a list")
+    page = body_of(response)
+    if status != 200 or not isinstance(page, dict) or not isinstance(page.get("items"), list):
+        problems.append("expected 200 and a page of keys")
         return
+    body = page["items"]
     listed = any(item.get("id") == key.pk for item in body)
     if listed != expected.allowed:
         problems.append("expected it listed" if expected.allowed else "expected it not listed")

@@ -32,6 +32,8 @@ SITE_URLS = [
     ("invitation",       "/invitations/unknown-token/", 410, 410, 410, 410, 410),
     ("device",           "/device/",                    302, 200, 200, 200, 200),
     ("report_leak",      "/report-leak/",               200, 200, 200, 200, 200),
+    # Off unless KEYPORTAL_METRICS_TOKEN or _ALLOWED_IPS is set (tests/apikeys/test_metrics.py).
+    ("metrics",          "/metrics",                    404, 404, 404, 404, 404),
 ]
 
 # Paths under /o/acme/, the `org` fixture's organization.
@@ -102,7 +104,7 @@ URL_TABLE = SITE_URLS + [
 ]
 
 # Pages anyone may open; every other page sends an anonymous visitor to log in.
-PUBLIC = {"signup", "signup_confirm", "login", "invitation", "report_leak"}
+PUBLIC = {"signup", "signup_confirm", "login", "invitation", "report_leak", "metrics"}
 
 
 def url_patterns(patterns=None, prefix: str = ""):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
 
+__version__: str
 try:
     __version__ = version("keyportal-cli")
 except PackageNotFoundError:  # run from a checkout that was never installed

@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import os
 import tarfile
+from collections.abc import Buffer
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,7 +37,7 @@ class _TooLarge(Exception):
 class _CappedBuffer(io.BytesIO):
     """A BytesIO that stops the packing as soon as the bundle passes the limit."""
 
-    def write(self, data) -> int:  # type: ignore[override]
+    def write(self, data: Buffer) -> int:
         written = super().write(data)
         if self.tell() > MAX_BUNDLE_BYTES:
             raise _TooLarge()

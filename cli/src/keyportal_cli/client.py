@@ -37,7 +37,30 @@ def _warn_if_cleartext(url: str, warn: Callable[[str], None] = _on_stderr) -> No
         warn(f"{url} is not HTTPS; keys cross the network unencrypted.")
 
 
-class ApiClient:
+class Verbs:
+    """`get`, `post`, `put`, `patch` and `delete` of `<url>/api/v1/<path>`, each returning the
+    parsed JSON of the answer, through the class's own `request`."""
+
+    def request(self, method: str, path: str, *, what: str | None = None, **kwargs: Any) -> Any:
+        raise NotImplementedError
+
+    def get(self, path: str, **kwargs: Any) -> Any:
+        return self.request("GET", path, **kwargs)
+
+    def post(self, path: str, **kwargs: Any) -> Any:
+        return self.request("POST", path, **kwargs)
+
+    def put(self, path: str, **kwargs: Any) -> Any:
+        return self.request("PUT", path, **kwargs)
+
+    def patch(self, path: str, **kwargs: Any) -> Any:
+        return self.request("PATCH", path, **kwargs)
+
+    def delete(self, path: str, **kwargs: Any) -> Any:
+        return self.request("DELETE", path, **kwargs)
+
+
+class ApiClient(Verbs):
     """Calls `<url>/api/v1/...`, sending the key (when there is one) as a bearer token.
 
     Redirects are never followed: one would carry the key to wherever the server points.
@@ -101,15 +124,6 @@ class ApiClient:
             raise CliError(
                 f"{self.url} answered with something other than JSON; is it a keyportal server?"
             ) from None
-
-    def get(self, path: str, **kwargs: Any) -> Any:
-        return self.request("GET", path, **kwargs)
-
-    def post(self, path: str, **kwargs: Any) -> Any:
-        return self.request("POST", path, **kwargs)
-
-    def put(self, path: str, **kwargs: Any) -> Any:
-        return self.request("PUT", path, **kwargs)
 
     def use_key(self, key: ResolvedKey) -> None:
         """Send `key` from now on (the key in use was rotated)."""

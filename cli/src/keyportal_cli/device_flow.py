@@ -49,7 +49,8 @@ def request_code(client: ApiClient) -> dict[str, Any]:
         )
     if not response.is_success:
         raise client.fail(response)
-    return response.json()
+    code: dict[str, Any] = response.json()
+    return code
 
 
 def show_code(code: dict[str, Any], *, open_browser: bool) -> None:
@@ -98,7 +99,8 @@ def wait_for_token(
             continue
         unanswered = 0
         if response.is_success:
-            return response.json()
+            answer: dict[str, Any] = response.json()
+            return answer
         error = error_body(response)
         match error.get("code") if response.status_code == 400 else None:
             case "authorization_pending":

@@ -44,7 +44,9 @@ class CliError(click.ClickException):
 
     def __init__(self, message: str, exit_code: int = FAILURE) -> None:
         super().__init__(message)
-        self.exit_code = exit_code
+        # click types exit_code a ClassVar, yet reads it from the exception it caught
+        # (Command.main): one per error here.
+        self.exit_code = exit_code  # type: ignore[misc]
 
 
 def scrub(text: str) -> str:
@@ -162,7 +164,7 @@ def http_error(
     return CliError(f"The server refused the request ({status}): {message}", FAILURE)
 
 
-def network_error(exc: httpx.HTTPError, *, url: str) -> CliError:
+def network_error(exc: httpx.HTTPError | httpx.InvalidURL, *, url: str) -> CliError:
     """Return the CliError for a request that got no HTTP answer at all."""
     if isinstance(exc, httpx.UnsupportedProtocol | httpx.InvalidURL):
         return CliError(

@@ -15,6 +15,7 @@ key's preview only. A refusal raises KeyportalError, whose fields say what happe
 
 from __future__ import annotations
 
+import builtins
 import os
 import warnings
 from collections.abc import Callable, Iterator
@@ -27,7 +28,7 @@ import httpx
 
 from keyportal_cli import credentials, pages
 from keyportal_cli import device_flow as device
-from keyportal_cli.client import ApiClient, segment
+from keyportal_cli.client import ApiClient, Verbs, segment
 from keyportal_cli.credentials import ENV_KEY, ResolvedKey, find_key, resolve_url
 from keyportal_cli.errors import (
     NETWORK,
@@ -185,7 +186,7 @@ def _load_stored(*, strict: bool = True) -> dict[str, Any] | None:
         raise KeyportalError(exc.message, code="invalid_credentials") from None
 
 
-class Client:
+class Client(Verbs):
     """A keyportal client with one key, for scripts and notebooks.
 
     `url` and `api_key` are found as the `keyportal` command finds them: the argument, then
@@ -273,26 +274,6 @@ class Client:
         with _translated():
             return self._api.request(method, path, what=what, **kwargs)
 
-    def get(self, path: str, **kwargs: Any) -> Any:
-        """GET `<url>/api/v1/<path>`: `client.get("environments")`."""
-        return self.request("GET", path, **kwargs)
-
-    def post(self, path: str, **kwargs: Any) -> Any:
-        """POST to `<url>/api/v1/<path>`: `client.post("apps", json={...})`."""
-        return self.request("POST", path, **kwargs)
-
-    def put(self, path: str, **kwargs: Any) -> Any:
-        """PUT to `<url>/api/v1/<path>`."""
-        return self.request("PUT", path, **kwargs)
-
-    def patch(self, path: str, **kwargs: Any) -> Any:
-        """PATCH `<url>/api/v1/<path>`."""
-        return self.request("PATCH", path, **kwargs)
-
-    def delete(self, path: str, **kwargs: Any) -> Any:
-        """DELETE `<url>/api/v1/<path>`."""
-        return self.request("DELETE", path, **kwargs)
-
     def pages(self, path: str, **params: Any) -> Iterator[Any]:
         """Yield every item of a list endpoint, page after page: `client.pages("apps")`."""
         try:
@@ -306,7 +287,8 @@ class Client:
 
     def whoami(self) -> dict[str, Any]:
         """The key in use: name, preview, organization, owner, effective permissions, expiry."""
-        return self.get("whoami")
+        me: dict[str, Any] = self.get("whoami")
+        return me
 
     def _rotated(self, key: dict[str, Any], *, own_id: int | None) -> None:
         """Use the new secret when the key rotated is the key in use; update the file too."""
@@ -382,20 +364,22 @@ class Keys:
 
     def get(self, key_id: int) -> dict[str, Any]:
         """Return one key."""
-        return self._client.get(f"keys/{segment(key_id)}", what=f"Key {key_id}")
+        key: dict[str, Any] = self._client.get(f"keys/{segment(key_id)}", what=f"Key {key_id}")
+        return key
 
     def create(
         self,
         name: str,
-        permissions: list[str] | None = None,
+        # builtins.list: in this class, `list` is the method above.
+        permissions: builtins.list[str] | None = None,
         *,
         preset: str | None = None,
         kind: str | None = None,
         owner_id: int | None = None,
         expires_at: datetime | date | str | None = None,
         scopes: dict[str, Any] | None = None,
-        allowed_ips: list[str] | None = None,
-        rate_limits: list[Any] | None = None,
+        allowed_ips: builtins.list[str] | None = None,
+        rate_limits: builtins.list[Any] | None = None,
         budget: int | dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         """Create a key and return it with its `token`: the only time the token is given.
@@ -420,7 +404,8 @@ class Keys:
             "budget": _budget(budget),
         }
         body.update({field: value for field, value in optional.items() if value is not None})
-        return self._client.post("keys", json=body)
+        created: dict[str, Any] = self._client.post("keys", json=body)
+        return created
 
     def update(self, key_id: int, **changes: Any) -> dict[str, Any]:
         """Change a key: name, status (active, disabled), permissions, preset, scopes,
@@ -431,14 +416,17 @@ class Keys:
             changes["rate_limits"] = _rate_limits(changes["rate_limits"])
         if "budget" in changes:
             changes["budget"] = _budget(changes["budget"])
-        return self._client.patch(f"keys/{segment(key_id)}", json=changes, what=f"Key {key_id}")
+        key: dict[str, Any] = self._client.patch(
+            f"keys/{segment(key_id)}", json=changes, what=f"Key {key_id}"
+        )
+        return key
 
     def rotate(self, key_id: int, *, grace: str = "now") -> dict[str, Any]:
         """Give a key a new secret and return it with its `token`; the old secret stops now
         (`grace="now"`) or after "1h", "24h" or "7d". Rotating the client's own key switches
         the client to the new secret, and the credentials file too when the key came from it."""
         own_id = self._client.whoami()["id"]
-        key = self._client.post(
+        key: dict[str, Any] = self._client.post(
             f"keys/{segment(key_id)}/rotate", json={"grace": grace}, what=f"Key {key_id}"
         )
         self._client._rotated(key, own_id=own_id)
@@ -446,7 +434,10 @@ class Keys:
 
     def revoke(self, key_id: int) -> dict[str, Any]:
         """Revoke a key: it stops working at once, for good. Returns the key."""
-        return self._client.post(f"keys/{segment(key_id)}/revoke", what=f"Key {key_id}")
+        key: dict[str, Any] = self._client.post(
+            f"keys/{segment(key_id)}/revoke", what=f"Key {key_id}"
+        )
+        return key
 
 
 def login(

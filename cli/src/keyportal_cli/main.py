@@ -136,9 +136,11 @@ def logout_command(session: Session) -> None:
             response = client.send("POST", "whoami/revoke")
     except CliError as exc:
         if exc.exit_code == NETWORK:
-            exc.message += (
-                f" The key was not revoked and {shown} is kept: run `keyportal logout` again."
-            )
+            raise CliError(
+                f"{exc.message} The key was not revoked and {shown} is kept: "
+                "run `keyportal logout` again.",
+                NETWORK,
+            ) from exc
         raise
     if response.is_success:
         credentials.delete()

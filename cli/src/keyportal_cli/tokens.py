@@ -86,5 +86,7 @@ def token_digest(token: str) -> str:
 
 def token_preview(token: str) -> str:
     """Return the displayable preview: the prefix, an ellipsis and the last 4 characters."""
-    prefix = _TOKEN_RE.match(token)["prefix"]
-    return f"{prefix}...{token[-4:]}"
+    match = _TOKEN_RE.match(token)
+    if match is None:
+        raise ValueError("Not a keyportal token.")  # (nor one to quote in an error)
+    return f"{match['prefix']}...{token[-4:]}"

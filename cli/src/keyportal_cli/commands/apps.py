@@ -8,6 +8,7 @@ import click
 
 from keyportal_cli.bundle import pack
 from keyportal_cli.client import ApiClient, segment
+from keyportal_cli.commands import every
 from keyportal_cli.errors import NOT_FOUND, USAGE, CliError
 from keyportal_cli.output import day, emit_json, plural, size, table
 from keyportal_cli.session import Session, json_option
@@ -29,7 +30,7 @@ def app() -> None:
 def app_list(session: Session) -> None:
     """List the apps API keys may touch (sharing "Can edit")."""
     with session.client() as client:
-        apps = client.get("apps")
+        apps = every(client, "apps")
     if session.as_json:
         emit_json(apps)
         return
@@ -53,7 +54,7 @@ def _project(app: dict[str, Any]) -> str:
 
 def _find(client: ApiClient, name: str) -> dict[str, Any]:
     """Return the app called `name` (exactly, ignoring case; else by slug) among those listed."""
-    apps = client.get("apps")
+    apps = every(client, "apps")
     wanted = name.strip().casefold()
     found = [a for a in apps if a["name"].casefold() == wanted] or [
         a for a in apps if a["slug"].casefold() == wanted

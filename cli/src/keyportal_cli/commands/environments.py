@@ -7,6 +7,7 @@ from typing import Any
 import click
 
 from keyportal_cli.client import ApiClient
+from keyportal_cli.commands import every
 from keyportal_cli.errors import FORBIDDEN, CliError
 from keyportal_cli.output import emit_json, table
 from keyportal_cli.session import Session, json_option
@@ -15,7 +16,7 @@ from keyportal_cli.session import Session, json_option
 def _names(client: ApiClient, area: str) -> dict[int, dict[str, Any]]:
     """Return the key's readable `area` by id; empty when the key may not read them."""
     try:
-        return {item["id"]: item for item in client.get(area)}
+        return {item["id"]: item for item in every(client, area)}
     except CliError as exc:
         if exc.exit_code != FORBIDDEN:
             raise
@@ -28,7 +29,7 @@ def _names(client: ApiClient, area: str) -> dict[int, dict[str, Any]]:
 def environments(session: Session) -> None:
     """List the environments the key can see, with their target and project."""
     with session.client() as client:
-        found = client.get("environments")
+        found = every(client, "environments")
         if session.as_json:
             emit_json(found)
             return

@@ -14,6 +14,7 @@ import click
 
 from keyportal_cli import credentials
 from keyportal_cli.client import segment
+from keyportal_cli.commands import every
 from keyportal_cli.names import name_problem
 from keyportal_cli.output import day, emit_json, table, when
 from keyportal_cli.session import KIND_NAMES, Session, json_option
@@ -26,7 +27,6 @@ READ_ONLY = (
     "environments:read",
     "organization:read",
 )
-PAGE = 200
 GRACE = {
     "now": "The old secret stopped working at once.",
     "1h": "The old secret keeps working for 1 hour.",
@@ -45,13 +45,8 @@ def keys() -> None:
 @click.pass_obj
 def keys_list(session: Session) -> None:
     """List the organization's keys that are not revoked."""
-    found: list[dict[str, Any]] = []
     with session.client() as client:
-        while True:
-            page = client.get("keys", params={"limit": PAGE, "offset": len(found)})
-            found.extend(page)
-            if len(page) < PAGE:
-                break
+        found = every(client, "keys")
     if session.as_json:
         emit_json(found)
         return

@@ -7,6 +7,7 @@ import sys
 import click
 
 from keyportal_cli.client import segment
+from keyportal_cli.commands import every
 from keyportal_cli.output import emit_json, table, when
 from keyportal_cli.session import Session, json_option
 
@@ -37,7 +38,7 @@ def secrets() -> None:
 def secrets_list(session: Session, environment_id: int) -> None:
     """List the secrets' names and versions (never their values)."""
     with session.client() as client:
-        found = client.get(_base(environment_id), what=f"Environment {environment_id}")
+        found = every(client, _base(environment_id), what=f"Environment {environment_id}")
     if session.as_json:
         emit_json(found)
         return

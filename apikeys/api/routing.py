@@ -80,24 +80,17 @@ ERROR_DESCRIPTIONS = {
     429: "`rate_limited`: the key's rate limit is reached (with `RateLimit-Policy` and "
     "`RateLimit`), or too many failed attempts from the client's address. Wait `Retry-After` "
     "seconds.",
-    503: "`unavailable`: something keyportal depends on does not answer; retry after "
-    "`Retry-After` seconds.",
+    503: "`limits_unavailable`: the cache that counts the key's rate limits and budget does not "
+    "answer (the key is refused rather than let through uncounted); retry after `Retry-After` "
+    "seconds. `/ready` answers `not_ready` when a part it checks is failing.",
 }
 
-# Operation ids of views whose function names do not read as verb and noun, in modules this
-# one does not name them for. Any other operation's id is its function's name in camelCase.
-OPERATION_IDS = {
-    "apikeys.api.device.device_code": "createDeviceCode",
-    "apikeys.api.device.device_token": "pollDeviceToken",
-}
 OPERATION_ID = re.compile(r"[a-z][a-z0-9]*(?:[A-Z][a-z0-9]*)*")
 
 
 def operation_id_of(view_func: Callable) -> str:
-    """Return the operation id of a view: list_keys is listKeys."""
-    named = OPERATION_IDS.get(f"{view_func.__module__}.{view_func.__name__}")
-    if named:
-        return named
+    """Return the operation id of a view: list_keys is listKeys (an operation may give its own
+    with `operation_id=`)."""
     first, *rest = view_func.__name__.strip("_").split("_")
     return first + "".join(word.capitalize() for word in rest)
 

@@ -74,6 +74,10 @@ def health(port: int) -> int | None:
     return None
 
 
+# What the task worker and the scheduler print once they are up, with run-all's prefix.
+STARTED_LINES = ("worker    | Starting worker", "scheduler | Starting scheduler")
+
+
 @dataclass
 class RunAll:
     process: subprocess.Popen
@@ -89,7 +93,9 @@ class RunAll:
         while time.monotonic() < deadline:
             assert self.process.poll() is None, f"run-all exited early:\n{self.output()}"
             below = descendants(self.process.pid)
-            started = all(f"{name} " in self.output() for name in ("worker", "scheduler"))
+            # Each process's own first line, not run-all's "started worker (pid ...)": the worker
+            # and the scheduler set Django up before they say so, and may be slower than gunicorn.
+            started = all(line in self.output() for line in STARTED_LINES)
             if health(self.port) == 200 and started and len(below) >= 3:
                 return below
             time.sleep(0.2)
@@ -147,8 +153,7 @@ def test_ctrl_c_stops_web_worker_and_scheduler(run_all):
     assert [pid for pid in below if alive(pid)] == []
     assert health(run_all.port) is None
     output = run_all.output()
-    assert "scheduler | Starting scheduler" in output
-    assert "worker    | Starting worker" in output
+    assert all(line in output for line in STARTED_LINES)
     assert "web       | " in output
     assert output.rstrip().endswith("run-all   | stopped")
 

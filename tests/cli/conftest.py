@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
+from django.db.models import F
 
 from accounts.access import Actor
 from accounts.models import User
-from apikeys.models import ApiKey, KeyKind
+from apikeys.device import device_approve
+from apikeys.models import ApiKey, DeviceAuthorization, KeyKind
 from apikeys.services import api_key_create
 from keyportal_cli import credentials
+from keyportal_cli import device_flow as login_module
 from keyportal_cli.main import cli
 from keyportal_cli.tokens import token_digest
 from tests.apikeys.conftest import in_days
@@ -101,3 +105,45 @@ def assert_never_shown(result: Result, *tokens: str) -> None:
         for text in (result.stdout, result.stderr, result.output):
             assert token not in text
             assert secret_part(token) not in text
+
+
+# --- the device login, in the same process: time moved by hand, approval at the n-th wait ---
+
+
+class Clock:
+    """Stands in for the device login's sleep (keyportal_cli.device_flow); `on_wait(n)` runs during the n-th wait."""
+
+    def __init__(self) -> None:
+        self.waits: list[float] = []
+        self.frozen: set[int] = set()  # waits during which no time passes for the server
+        self.on_wait: Callable[[int], None] | None = None
+
+    def sleep(self, seconds: float) -> None:
+        self.waits.append(seconds)
+        if len(self.waits) not in self.frozen:
+            DeviceAuthorization.objects.filter(last_polled_at__isnull=False).update(
+                last_polled_at=F("last_polled_at") - timedelta(seconds=seconds)
+            )
+        if self.on_wait is not None:
+            self.on_wait(len(self.waits))
+
+
+@pytest.fixture
+def clock(monkeypatch) -> Clock:
+    clock = Clock()
+    monkeypatch.setattr(login_module, "sleep", clock.sleep)
+    return clock
+
+
+def user_code() -> str:
+    return DeviceAuthorization.objects.get(state="pending").user_code
+
+
+def approve_on(clock: Clock, wait: int, org, user=None) -> None:
+    def on_wait(n: int) -> None:
+        if n == wait:
+            device_approve(
+                user=user or org.member, organization=org.organization, user_code=user_code()
+            )
+
+    clock.on_wait = on_wait

@@ -11,18 +11,24 @@ from collections.abc import Callable
 from datetime import date, timedelta
 
 import pytest
-from django.db.models import F
 
 from accounts.access import Actor
-from apikeys.device import device_approve, device_deny
+from apikeys.device import device_deny
 from apikeys.models import DeviceAuthorization
 from apikeys.permissions import READ_ONLY
 from apikeys.services import api_key_revoke
 from keyportal_cli import Client, KeyportalError, credentials, library, pages
-from keyportal_cli import device_flow as login_module
 from keyportal_cli.session import Session
 from keyportal_cli.tokens import has_token_format
-from tests.cli.conftest import key_of, org_token, personal_key, secret_part, store
+from tests.cli.conftest import (
+    approve_on,
+    key_of,
+    org_token,
+    personal_key,
+    secret_part,
+    store,
+    user_code,
+)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -352,41 +358,6 @@ def test_a_repeated_cursor_or_an_odd_page_ends_the_reading():
 # login(): the CLI's device flow, from Python.
 
 
-class Clock:
-    """Stands in for login's sleep (as in test_login.py); `on_wait(n)` runs during wait n."""
-
-    def __init__(self) -> None:
-        self.waits: list[float] = []
-        self.on_wait: Callable[[int], None] | None = None
-
-    def sleep(self, seconds: float) -> None:
-        self.waits.append(seconds)
-        DeviceAuthorization.objects.filter(last_polled_at__isnull=False).update(
-            last_polled_at=F("last_polled_at") - timedelta(seconds=seconds)
-        )
-        if self.on_wait is not None:
-            self.on_wait(len(self.waits))
-
-
-@pytest.fixture
-def clock(monkeypatch) -> Clock:
-    clock = Clock()
-    monkeypatch.setattr(login_module, "sleep", clock.sleep)
-    return clock
-
-
-def pending_code() -> str:
-    return DeviceAuthorization.objects.get(state="pending").user_code
-
-
-def approve_on(clock: Clock, wait: int, org) -> None:
-    def on_wait(n: int) -> None:
-        if n == wait:
-            device_approve(user=org.member, organization=org.organization, user_code=pending_code())
-
-    clock.on_wait = on_wait
-
-
 def test_login_stores_the_key_like_the_cli_and_returns_a_client(
     live_server, cli_home, clock, org, capsys
 ):
@@ -452,7 +423,7 @@ def test_login_with_a_callback_prints_nothing(live_server, cli_home, clock, org,
 
 def test_a_denied_login_raises_access_denied(live_server, cli_home, clock, org):
     def deny(n: int) -> None:
-        device_deny(user=org.member, user_code=pending_code())
+        device_deny(user=org.member, user_code=user_code())
 
     clock.on_wait = deny
     with pytest.raises(KeyportalError) as raised:

@@ -12,60 +12,25 @@ import os
 import re
 import socket
 import stat
-from collections.abc import Callable
-from datetime import timedelta
 
 import pytest
 from django.db.models import F
 
 from accounts.access import Actor
-from apikeys.device import device_approve, device_deny
+from apikeys.device import device_deny
 from apikeys.models import ApiKey, DeviceAuthorization
 from apikeys.services import api_key_revoke
 from keyportal_cli import credentials
-from keyportal_cli import device_flow as login_module
-from tests.cli.conftest import assert_never_shown, key_of, personal_key, store
+from tests.cli.conftest import (
+    approve_on,
+    assert_never_shown,
+    key_of,
+    personal_key,
+    store,
+    user_code,
+)
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-class Clock:
-    """Stands in for the CLI's sleep; `on_wait(n)` runs during the n-th wait."""
-
-    def __init__(self) -> None:
-        self.waits: list[float] = []
-        self.frozen: set[int] = set()  # waits during which no time passes for the server
-        self.on_wait: Callable[[int], None] | None = None
-
-    def sleep(self, seconds: float) -> None:
-        self.waits.append(seconds)
-        if len(self.waits) not in self.frozen:
-            DeviceAuthorization.objects.filter(last_polled_at__isnull=False).update(
-                last_polled_at=F("last_polled_at") - timedelta(seconds=seconds)
-            )
-        if self.on_wait is not None:
-            self.on_wait(len(self.waits))
-
-
-@pytest.fixture
-def clock(monkeypatch) -> Clock:
-    clock = Clock()
-    monkeypatch.setattr(login_module, "sleep", clock.sleep)
-    return clock
-
-
-def user_code() -> str:
-    return DeviceAuthorization.objects.get(state="pending").user_code
-
-
-def approve_on(clock: Clock, wait: int, org, user=None) -> None:
-    def on_wait(n: int) -> None:
-        if n == wait:
-            device_approve(
-                user=user or org.member, organization=org.organization, user_code=user_code()
-            )
-
-    clock.on_wait = on_wait
 
 
 def stored_token() -> str:

@@ -147,3 +147,19 @@ def approve_on(clock: Clock, wait: int, org, user=None) -> None:
             )
 
     clock.on_wait = on_wait
+
+
+def stored_login(url: str, org: Org) -> tuple[dict, ApiKey]:
+    """Return the credentials file a login wrote and its key, checking it holds what
+    `keyportal login` stores: the server, the key and its name, the organization, the expiry."""
+    stored = credentials.load()
+    key = key_of(stored["api_key"])
+    assert stored == {
+        "url": url,
+        "api_key": stored["api_key"],
+        "key_id": key.pk,
+        "key_name": key.name,
+        "organization": {"id": org.organization.pk, "name": "Acme", "slug": "acme"},
+        "expires_at": stored["expires_at"],
+    }
+    return stored, key

@@ -27,6 +27,7 @@ from tests.cli.conftest import (
     personal_key,
     secret_part,
     store,
+    stored_login,
     user_code,
 )
 
@@ -371,16 +372,7 @@ def test_login_stores_the_key_like_the_cli_and_returns_a_client(
     assert f"{live_server.url}/device/?code={code}" in printed.err
     assert printed.out == ""
 
-    stored = credentials.load()
-    key = key_of(stored["api_key"])
-    assert stored == {
-        "url": live_server.url,
-        "api_key": stored["api_key"],
-        "key_id": key.pk,
-        "key_name": key.name,
-        "organization": {"id": org.organization.pk, "name": "Acme", "slug": "acme"},
-        "expires_at": stored["expires_at"],
-    }
+    stored, key = stored_login(live_server.url, org)
     assert key.owner_user == org.member
     assert_hidden(printed.err + printed.out + repr(client), stored["api_key"])
 

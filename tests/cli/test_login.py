@@ -27,6 +27,7 @@ from tests.cli.conftest import (
     key_of,
     personal_key,
     store,
+    stored_login,
     user_code,
 )
 
@@ -49,16 +50,7 @@ def test_approval_stores_a_personal_key_that_then_works(
     assert f"{live_server.url}/device/?code={code}" in result.stderr
     assert clock.waits == [5, 5]
 
-    stored = credentials.load()
-    key = key_of(stored["api_key"])
-    assert stored == {
-        "url": live_server.url,
-        "api_key": stored["api_key"],
-        "key_id": key.pk,
-        "key_name": key.name,
-        "organization": {"id": org.organization.pk, "name": "Acme", "slug": "acme"},
-        "expires_at": stored["expires_at"],
-    }
+    stored, key = stored_login(live_server.url, org)
     assert stored["api_key"].startswith("sk-user-")
     assert key.owner_user == org.member
     assert key.name.startswith(f"CLI on {socket.gethostname()[:60]} ")

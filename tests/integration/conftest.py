@@ -232,15 +232,7 @@ def server(tmp_path_factory) -> Iterator[Server]:
             # answers 401 with their code rather than 429 (the limiter is tested elsewhere).
             KEYPORTAL_API_AUTH_FAILURES_PER_MINUTE="100000",
         )
-        server = Server(port=free_port(), env=env, log=folder / "gunicorn.log")
-        server.manage("migrate", "--noinput", "--verbosity", "0", timeout=120)
-        server.manage("seed_demo", timeout=60)
-        try:
-            start_gunicorn(server, folder)
-            yield server
-        finally:
-            if server.process is not None:
-                _stop(server.process)
+        yield from demo_server(folder, env)
 
 
 # --- the same server with Redis as its cache (REDIS_URL), for what must hold across workers ----
@@ -298,6 +290,20 @@ def redis_held(client, timeout: float = 60) -> Iterator[None]:
             client.delete(REDIS_LOCK)
 
 
+def demo_server(folder: Path, env: dict[str, str]) -> Iterator[Server]:
+    """Migrate the scratch database, load the demo, run gunicorn over it while the caller
+    holds it, and stop it afterwards, whatever happens."""
+    server = Server(port=free_port(), env=env, log=folder / "gunicorn.log")
+    server.manage("migrate", "--noinput", "--verbosity", "0", timeout=120)
+    server.manage("seed_demo", timeout=60)
+    try:
+        start_gunicorn(server, folder)
+        yield server
+    finally:
+        if server.process is not None:
+            _stop(server.process)
+
+
 def start_gunicorn(server: Server, folder: Path) -> None:
     """Start gunicorn as the `server` fixture does (probe_wsgi, 2 sync workers) and wait until
     it answers; stop it with `_stop(server.process)`."""
@@ -352,14 +358,6 @@ def redis_server(tmp_path_factory) -> Iterator[Server]:
                 KEYPORTAL_API_AUTH_FAILURES_PER_MINUTE="100000",
             )
             env["REDIS_URL"] = REDIS_URL  # after scratch_env, which leaves any REDIS_URL out
-            server = Server(port=free_port(), env=env, log=folder / "gunicorn.log")
-            server.manage("migrate", "--noinput", "--verbosity", "0", timeout=120)
-            server.manage("seed_demo", timeout=60)
-            try:
-                start_gunicorn(server, folder)
-                yield server
-            finally:
-                if server.process is not None:
-                    _stop(server.process)
+            yield from demo_server(folder, env)
     finally:
         client.close()
